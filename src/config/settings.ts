@@ -1,0 +1,100 @@
+// Every setting ecom knows: one table drives flags, ECOM_* env, config-file keys, --help and validation.
+
+export type SettingKind = "string" | "int" | "number" | "bool" | "list" | "enum" | "duration" | "secret";
+
+export interface Setting {
+  /** Flag name without dashes (kebab-case). Env is ECOM_ + upper snake; config key is snake_case. */
+  name: string;
+  kind: SettingKind;
+  default?: string | number | boolean | string[];
+  /** enum values, or list item values when restricted. */
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  group: string;
+  help: string;
+}
+
+export const ROLES = ["producer", "order", "payment", "analytics", "dlq"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const SETTINGS: readonly Setting[] = [
+  // general
+  { name: "role", kind: "list", default: ["all"], values: ["all", ...ROLES], group: "general", help: "roles to run, comma-separated; all = every role" },
+  { name: "transport", kind: "enum", default: "local", values: ["local", "sns-sqs", "pubsub"], group: "general", help: "message broker" },
+  { name: "store", kind: "enum", default: "sqlite", values: ["sqlite", "cassandra"], group: "general", help: "where facts and dead-letter records live" },
+  { name: "data-dir", kind: "string", default: "./data", group: "general", help: "SQLite outbox, inbox, local queue and store" },
+  { name: "host", kind: "string", default: "127.0.0.1", group: "general", help: "HTTP API listen address" },
+  { name: "port", kind: "int", default: 8080, min: 0, max: 65535, group: "general", help: "HTTP API port (0 = any free port)" },
+  { name: "admin-token", kind: "secret", group: "general", help: "bearer token required by mutating endpoints" },
+  { name: "log-level", kind: "enum", default: "info", values: ["trace", "debug", "info", "warn", "error", "fatal", "silent"], group: "general", help: "log verbosity" },
+  { name: "log-orders", kind: "bool", default: true, group: "general", help: "analytics logs one JSON line per order" },
+  { name: "shutdown-grace", kind: "duration", default: "8s", group: "general", help: "time given to in-flight work on SIGINT/SIGTERM" },
+  // producer
+  { name: "seed", kind: "int", default: 1, min: 0, group: "producer", help: "seed of the mock generator" },
+  { name: "rate", kind: "number", default: 5, min: 0, group: "producer", help: "messages per second (0 = as fast as possible)" },
+  { name: "orders", kind: "int", min: 0, group: "producer", help: "stop after this many orders (default: no cap)" },
+  { name: "payments", kind: "int", min: 0, group: "producer", help: "stop after this many payments (default: no cap)" },
+  { name: "unmatched-ratio", kind: "number", default: 0.05, min: 0, max: 1, group: "producer", help: "share of payments whose order never exists" },
+  { name: "duplicate-ratio", kind: "number", default: 0.01, min: 0, max: 1, group: "producer", help: "share of messages published twice" },
+  { name: "progress", kind: "bool", default: true, group: "producer", help: "progress bar on a TTY for capped producer runs" },
+  // pipeline
+  { name: "batch-size", kind: "int", default: 500, min: 1, max: 5000, group: "pipeline", help: "messages per consumer batch" },
+  { name: "relay-batch-size", kind: "int", default: 1000, min: 1, max: 10000, group: "pipeline", help: "outbox rows per relay publish" },
+  { name: "max-attempts", kind: "int", default: 5, min: 1, max: 100, group: "pipeline", help: "deliveries before the broker dead-letters a message" },
+  { name: "visibility-timeout", kind: "duration", default: "30s", group: "pipeline", help: "how long a claimed message stays invisible (local transport)" },
+  { name: "max-message-bytes", kind: "int", default: 262144, min: 1024, group: "pipeline", help: "larger bodies are dead-lettered as invalid" },
+  { name: "inbox-retention", kind: "duration", default: "7d", group: "pipeline", help: "how long processed ids and keys are remembered" },
+  { name: "large-order-threshold", kind: "number", default: 1000, min: 0, group: "pipeline", help: "price x quantity above which analytics publishes an alert" },
+  { name: "dlq-retry-base", kind: "duration", default: "500ms", group: "pipeline", help: "first retry delay of unmatched payments (doubles each time)" },
+  { name: "dlq-retry-max", kind: "duration", default: "60s", group: "pipeline", help: "longest retry delay of unmatched payments" },
+  // cassandra
+  { name: "cassandra-contact-points", kind: "list", default: ["127.0.0.1"], group: "cassandra", help: "contact points" },
+  { name: "cassandra-port", kind: "int", default: 9042, min: 1, max: 65535, group: "cassandra", help: "CQL port" },
+  { name: "cassandra-local-dc", kind: "string", default: "datacenter1", group: "cassandra", help: "local data center" },
+  { name: "cassandra-keyspace", kind: "string", default: "ecom_store", group: "cassandra", help: "keyspace" },
+  { name: "cassandra-username", kind: "string", group: "cassandra", help: "plain-text auth user" },
+  { name: "cassandra-password", kind: "secret", group: "cassandra", help: "plain-text auth password" },
+  { name: "cassandra-tls", kind: "bool", default: false, group: "cassandra", help: "connect with TLS" },
+  { name: "cassandra-tls-ca-file", kind: "string", group: "cassandra", help: "PEM CA bundle for TLS" },
+  { name: "cassandra-tls-insecure", kind: "bool", default: false, group: "cassandra", help: "skip TLS certificate verification" },
+  { name: "cassandra-read-consistency", kind: "enum", default: "LOCAL_QUORUM", values: ["ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"], group: "cassandra", help: "read consistency" },
+  { name: "cassandra-write-consistency", kind: "enum", default: "LOCAL_QUORUM", values: ["ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"], group: "cassandra", help: "write consistency" },
+  { name: "cassandra-request-timeout", kind: "duration", default: "12s", group: "cassandra", help: "per-request timeout" },
+  { name: "cassandra-concurrency", kind: "int", default: 128, min: 1, max: 4096, group: "cassandra", help: "concurrent write requests" },
+  { name: "cassandra-replication", kind: "string", default: "{'class': 'SimpleStrategy', 'replication_factor': 1}", group: "cassandra", help: "keyspace replication map used by migrate" },
+  { name: "auto-migrate", kind: "bool", default: false, group: "cassandra", help: "apply the Cassandra schema at start when missing" },
+  // aws
+  { name: "aws-region", kind: "string", default: "us-east-1", group: "aws", help: "AWS region" },
+  { name: "aws-endpoint", kind: "string", group: "aws", help: "endpoint for SNS and SQS (local servers)" },
+  { name: "aws-sns-endpoint", kind: "string", group: "aws", help: "SNS endpoint override" },
+  { name: "aws-sqs-endpoint", kind: "string", group: "aws", help: "SQS endpoint override" },
+  { name: "sqs-max-receive-count", kind: "int", default: 5, min: 1, max: 1000, group: "aws", help: "receives before SQS redrives to the queue's DLQ" },
+  { name: "sqs-pollers", kind: "int", default: 4, min: 1, max: 64, group: "aws", help: "concurrent ReceiveMessage loops per queue" },
+  { name: "sqs-wait-time", kind: "int", default: 20, min: 0, max: 20, group: "aws", help: "long-poll seconds" },
+  { name: "sqs-visibility-timeout", kind: "int", default: 30, min: 0, max: 43200, group: "aws", help: "queue visibility timeout, seconds" },
+  { name: "sns-raw-delivery", kind: "bool", default: true, group: "aws", help: "subscribe queues with RawMessageDelivery" },
+  { name: "sns-orders-topic", kind: "string", default: "orders_topic", group: "aws", help: "orders topic" },
+  { name: "sns-payments-topic", kind: "string", default: "payments_topic", group: "aws", help: "payments topic" },
+  { name: "sns-dlq-topic", kind: "string", default: "dlq_payments_topic", group: "aws", help: "dead-letter topic" },
+  { name: "sns-alerts-topic", kind: "string", default: "order_alerts", group: "aws", help: "alerts topic" },
+  { name: "sqs-order-queue", kind: "string", default: "order_processing_queue", group: "aws", help: "order role queue" },
+  { name: "sqs-analytics-queue", kind: "string", default: "analytics_queue", group: "aws", help: "analytics role queue" },
+  { name: "sqs-payment-queue", kind: "string", default: "payment_processing_queue", group: "aws", help: "payment role queue" },
+  { name: "sqs-dlq-queue", kind: "string", default: "dlq_queue", group: "aws", help: "dlq role queue" },
+  // pubsub
+  { name: "pubsub-project", kind: "string", default: "ecom-local", group: "pubsub", help: "Google Cloud project id" },
+  { name: "pubsub-endpoint", kind: "string", group: "pubsub", help: "host:port of an emulator (default: PUBSUB_EMULATOR_HOST)" },
+  { name: "pubsub-max-delivery-attempts", kind: "int", default: 5, min: 5, max: 100, group: "pubsub", help: "deliveries before the dead-letter policy applies" },
+  { name: "pubsub-ack-deadline", kind: "int", default: 60, min: 10, max: 600, group: "pubsub", help: "subscription ack deadline, seconds" },
+  { name: "pubsub-max-messages", kind: "int", default: 1000, min: 1, group: "pubsub", help: "flow control: outstanding messages per subscriber" },
+  { name: "pubsub-ordering", kind: "bool", default: false, group: "pubsub", help: "publish with ordering keys (order_id)" },
+  { name: "pubsub-orders-topic", kind: "string", default: "orders_data", group: "pubsub", help: "orders topic" },
+  { name: "pubsub-payments-topic", kind: "string", default: "payments_data", group: "pubsub", help: "payments topic" },
+  { name: "pubsub-dlq-topic", kind: "string", default: "dlq_payments_data", group: "pubsub", help: "dead-letter topic" },
+  { name: "pubsub-alerts-topic", kind: "string", default: "order_alerts", group: "pubsub", help: "alerts topic" },
+  { name: "pubsub-order-sub", kind: "string", default: "orders_data-sub", group: "pubsub", help: "order role subscription" },
+  { name: "pubsub-analytics-sub", kind: "string", default: "orders_data-analytics-sub", group: "pubsub", help: "analytics role subscription" },
+  { name: "pubsub-payment-sub", kind: "string", default: "payments_data-sub", group: "pubsub", help: "payment role subscription" },
+  { name: "pubsub-dlq-sub", kind: "string", default: "dlq_payments_data-sub", group: "pubsub", help: "dlq role subscription" },
+];

@@ -1,0 +1,81 @@
+// The validated, frozen configuration every component receives (built once in src/config/load.ts).
+import type { Role } from "./settings.ts";
+
+export interface CassandraConfig {
+  contactPoints: string[];
+  port: number;
+  localDc: string;
+  keyspace: string;
+  username?: string;
+  password?: string;
+  tls: boolean;
+  tlsCaFile?: string;
+  tlsInsecure: boolean;
+  readConsistency: string;
+  writeConsistency: string;
+  requestTimeoutMs: number;
+  concurrency: number;
+  replication: string;
+  autoMigrate: boolean;
+}
+
+export interface AwsConfig {
+  region: string;
+  snsEndpoint?: string;
+  sqsEndpoint?: string;
+  maxReceiveCount: number;
+  pollers: number;
+  waitTimeSeconds: number;
+  visibilityTimeoutSeconds: number;
+  rawDelivery: boolean;
+  topics: { orders: string; payments: string; deadletters: string; alerts: string };
+  queues: { order: string; analytics: string; payment: string; dlq: string };
+}
+
+export interface PubsubConfig {
+  projectId: string;
+  /** host:port of an emulator, from --pubsub-endpoint or PUBSUB_EMULATOR_HOST. */
+  emulatorHost?: string;
+  maxDeliveryAttempts: number;
+  ackDeadlineSeconds: number;
+  maxMessages: number;
+  ordering: boolean;
+  topics: { orders: string; payments: string; deadletters: string; alerts: string };
+  subscriptions: { order: string; analytics: string; payment: string; dlq: string };
+}
+
+export interface ProducerConfig {
+  seed: number;
+  rate: number;
+  orders: number | null;
+  payments: number | null;
+  unmatchedRatio: number;
+  duplicateRatio: number;
+  progress: boolean;
+}
+
+export interface Config {
+  roles: Role[];
+  transport: "local" | "sns-sqs" | "pubsub";
+  store: "sqlite" | "cassandra";
+  dataDir: string;
+  host: string;
+  port: number;
+  adminToken?: string;
+  logLevel: string;
+  logOrders: boolean;
+  shutdownGraceMs: number;
+  producer: ProducerConfig;
+  batchSize: number;
+  relayBatchSize: number;
+  maxAttempts: number;
+  visibilityTimeoutMs: number;
+  maxMessageBytes: number;
+  inboxRetentionMs: number;
+  largeOrderThreshold: number;
+  dlqRetryBaseMs: number;
+  dlqRetryMaxMs: number;
+  cassandra: CassandraConfig;
+  aws: AwsConfig;
+  pubsub: PubsubConfig;
+}

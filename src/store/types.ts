@@ -1,0 +1,95 @@
+// The store port: where facts and dead-letter records live (SQLite embedded, or Cassandra).
+import type {
+  DeadLetterInput,
+  DeadLetterReason,
+  DeadLetterRecord,
+  DeadLetterStatus,
+  Fact,
+  Order,
+  Payment,
+} from "../domain/model.ts";
+
+export interface DeadLetterQuery {
+  status?: DeadLetterStatus;
+  reason?: DeadLetterReason;
+  /** 1..1000 */
+  limit: number;
+  /** Opaque cursor from a previous page's `next`. */
+  cursor?: string;
+}
+
+export interface DeadLetterPage {
+  items: DeadLetterRecord[];
+  /** Number of records matching status/reason (all pages). */
+  total: number;
+  /** Cursor of the next page, or null when this is the last. */
+  next: string | null;
+}
+
+export interface DeadLetterUpdate {
+  id: string;
+  status?: DeadLetterStatus;
+  attempts?: number;
+  next_retry_at?: string | null;
+  last_seen?: string;
+}
+
+/**
+ * Rules every implementation keeps (the store contract suite checks them):
+ * - Every write is idempotent: repeating a call with the same input leaves the same state.
+ * - `upsertOrders` writes the order columns only: it never clears payment columns already set.
+ * - `applyPayments` sets the payment columns of an existing fact row and never creates a row.
+ * - A promise resolves only once the write is durable in the store; failures reject with a StoreError
+ *   (`retryable` for timeouts, unavailability, overload).
+ */
+export interface Store {
+  readonly kind: "sqlite" | "cassandra";
+  upsertOrders(orders: Order[]): Promise<void>;
+  /** One boolean per payment, same order: true = its order row exists and now carries the payment. */
+  applyPayments(payments: Payment[]): Promise<boolean[]>;
+  getFact(orderId: number): Promise<Fact | null>;
+  /** Orders of one customer, newest creation_date first. */
+  ordersByCustomer(customerId: number, limit: number): Promise<Fact[]>;
+
+  /**
+   * Insert new dead-letter records as `pending` (attempts 1, first_seen = last_seen = seen_at); for an id
+   * that exists: attempts + 1, last_seen = seen_at, status back to `pending`, reason/details/original refreshed.
+   * `next_retry_at` of a new `unmatched_order` record is `nextRetryAt` (else null).
+   */
+  putDeadLetters(records: DeadLetterInput[], nextRetryAt: string | null): Promise<void>;
+  /** Newest first_seen first; filters combine. */
+  listDeadLetters(query: DeadLetterQuery): Promise<DeadLetterPage>;
+  getDeadLetter(id: string): Promise<DeadLetterRecord | null>;
+  /** Apply partial updates (unknown ids are ignored); updated_at is set to now. */
+  updateDeadLetters(updates: DeadLetterUpdate[]): Promise<void>;
+  /** Pending records of `reason` with next_retry_at <= now, oldest next_retry_at first, at most `limit`. */
+  dueDeadLetters(reason: DeadLetterReason, now: string, limit: number): Promise<DeadLetterRecord[]>;
+  /** Count of records per status (every status present, 0 when none). */
+  deadLetterCounts(): Promise<Record<DeadLetterStatus, number>>;
+
+  /** Readiness: resolves when the store answers. */
+  ping(): Promise<void>;
+  /** Apply the schema idempotently; returns a line per object created or found. */
+  migrate(): Promise<string[]>;
+  /** Rejects with SchemaMissingError when the schema is not applied. */
+  checkSchema(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {
+  override name = "StoreError";
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, { cause: options?.cause });
+  }
+}
+
+export class SchemaMissingError extends StoreError {
+  override name = "SchemaMissingError";
+  constructor(message: string) {
+    super(message, false);
+  }
+}
