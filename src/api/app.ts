@@ -1,0 +1,187 @@
+// The HTTP API of SPEC §5 (Hono): status, dead letters, facts, analytics, health, metrics.
+import { timingSafeEqual } from "node:crypto";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { DEAD_LETTER_REASONS, DEAD_LETTER_STATUSES, type DeadLetterReason, type DeadLetterStatus } from "../domain/model.ts";
+import { analyticsSnapshot } from "../roles/analytics.ts";
+import { BASE_COUNTERS, type RoleContext } from "../roles/context.ts";
+import { replay } from "../roles/dlq.ts";
+import { StoreError } from "../store/types.ts";
+
+export interface ApiInfo {
+  version: string;
+  roles: readonly string[];
+  startedAt: number;
+}
+
+const EXTRA_COUNTERS: Record<string, readonly string[]> = {
+  payment: ["matched", "unmatched"],
+  dlq: ["reconciled", "pending", "replayed"],
+  producer: ["orders", "payments"],
+  analytics: ["alerts"],
+};
+const MAX_QUERY_VALUE = 256;
+
+const fail = (status: number, error: string, detail: string) => new HTTPException(status as 400, { res: Response.json({ error, detail }, { status }) });
+
+const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.");
+
+/** Constant-time bearer check; on a non-loopback host with no token, mutations are refused with how to set one. */
+function adminOnly(token: string | undefined, host: string): MiddlewareHandler {
+  const expected = token ? Buffer.from(token) : null;
+  return async (c, next) => {
+    if (!expected) {
+      if (!isLoopback(host)) throw fail(403, "forbidden", "mutating endpoints are disabled on a non-loopback host without a token: start ecom with --admin-token=TOKEN (or ECOM_ADMIN_TOKEN) and send Authorization: Bearer TOKEN");
+      return next();
+    }
+    const given = Buffer.from((c.req.header("authorization") ?? "").replace(/^Bearer\s+/i, ""));
+    const ok = given.length === expected.length && timingSafeEqual(given, expected);
+    if (!ok) throw fail(401, "unauthorized", "send Authorization: Bearer TOKEN with the --admin-token value");
+    return next();
+  };
+}
+
+function query(c: Context, name: string): string | undefined {
+  const value = c.req.query(name);
+  if (value !== undefined && value.length > MAX_QUERY_VALUE) throw fail(400, "bad_request", `query value ${name} is longer than ${MAX_QUERY_VALUE} characters`);
+  return value;
+}
+
+function oneOf<T extends string>(c: Context, name: string, values: readonly T[]): T | undefined {
+  const value = query(c, name);
+  if (value === undefined || value === "") return undefined;
+  if (!values.includes(value as T)) throw fail(400, "bad_request", `${name}=${value} is not one of ${values.join(", ")}`);
+  return value as T;
+}
+
+function limitOf(c: Context, fallback: number): number {
+  const raw = query(c, "limit");
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw fail(400, "bad_request", `limit=${raw} must be an integer in 1..1000`);
+  return n;
+}
+
+async function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function statusOf(ctx: RoleContext, info: ApiInfo) {
+  const counters: Record<string, Record<string, number>> = {};
+  for (const role of info.roles) {
+    const stored = ctx.counters.get(role);
+    const names = [...BASE_COUNTERS, ...(EXTRA_COUNTERS[role] ?? [])];
+    counters[role] = Object.fromEntries(names.map((n) => [n, stored[n] ?? 0]));
+    if (role === "dlq") counters[role]!.pending = (await ctx.store.deadLetterCounts()).pending;
+  }
+  return {
+    version: info.version,
+    roles: info.roles,
+    transport: ctx.transport.kind,
+    store: ctx.store.kind,
+    uptime_s: Math.round((Date.now() - info.startedAt) / 1000),
+    counters,
+    outbox: ctx.outbox.stats(),
+  };
+}
+
+export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
+  const app = new Hono();
+  const admin = adminOnly(ctx.config.adminToken, ctx.config.host);
+  const limit = bodyLimit({ maxSize: 64 * 1024, onError: () => { throw fail(413, "payload_too_large", "request bodies are limited to 64 KiB"); } });
+
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof StoreError) return c.json({ error: "store_unavailable", detail: error.message }, error.retryable ? 503 : 500);
+    ctx.log.error({ err: error, path: c.req.path }, "request failed");
+    return c.json({ error: "internal", detail: (error as Error).message }, 500);
+  });
+  app.notFound((c) => c.json({ error: "not_found", detail: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/readyz", async (c) => {
+    const check = async (what: string, p: () => Promise<void>) => {
+      try {
+        await withTimeout(what, p(), 3000);
+        return "ok";
+      } catch (error) {
+        return `unavailable: ${(error as Error).message}`;
+      }
+    };
+    const [transport, store] = await Promise.all([check("transport", () => ctx.transport.ping()), check("store", () => ctx.store.ping())]);
+    const ready = transport === "ok" && store === "ok";
+    return c.json({ ready, transport, store }, ready ? 200 : 503);
+  });
+  app.get("/status", async (c) => c.json(await statusOf(ctx, info)));
+  app.get("/metrics", async (c) => {
+    const outbox = ctx.outbox.stats();
+    ctx.metrics.outboxPending.set(outbox.pending);
+    ctx.metrics.outboxSent.set(outbox.sent);
+    try {
+      for (const [status, n] of Object.entries(await ctx.store.deadLetterCounts())) ctx.metrics.deadLetters.set({ status }, n);
+    } catch {}
+    return c.text(await ctx.metrics.registry.metrics(), 200, { "content-type": ctx.metrics.registry.contentType });
+  });
+
+  app.get("/orders/:order_id", async (c) => {
+    const raw = c.req.param("order_id");
+    const id = Number(raw);
+    if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(id)) throw fail(400, "bad_request", `order_id ${raw.slice(0, 40)} is not a non-negative integer`);
+    const fact = await ctx.store.getFact(id);
+    if (!fact) return c.json({ error: "not_found", detail: `no order ${id}` }, 404);
+    return c.json(fact);
+  });
+  app.get("/analytics", (c) => c.json(analyticsSnapshot(ctx.db, ctx.clock())));
+
+  app.get("/dlq", async (c) => {
+    const statusParam = query(c, "status");
+    const status: DeadLetterStatus | undefined = statusParam === "all" ? undefined : (oneOf(c, "status", DEAD_LETTER_STATUSES) ?? "pending");
+    const reason = oneOf<DeadLetterReason>(c, "reason", DEAD_LETTER_REASONS);
+    try {
+      return c.json(await ctx.store.listDeadLetters({ status, reason, limit: limitOf(c, 100), cursor: query(c, "cursor") }));
+    } catch (error) {
+      if (error instanceof StoreError && !error.retryable) throw fail(400, "bad_request", error.message);
+      throw error;
+    }
+  });
+  app.get("/dlq/:id", async (c) => {
+    const record = await ctx.store.getDeadLetter(c.req.param("id"));
+    if (!record) return c.json({ error: "not_found", detail: `no dead letter ${c.req.param("id")}` }, 404);
+    return c.json(record);
+  });
+  app.post("/dlq/replay", limit, admin, async (c) => {
+    const reason = oneOf<DeadLetterReason>(c, "reason", DEAD_LETTER_REASONS);
+    const records = [];
+    let cursor: string | undefined;
+    do {
+      const page = await ctx.store.listDeadLetters({ status: "pending", reason, limit: 1000, cursor });
+      records.push(...page.items);
+      cursor = page.next ?? undefined;
+    } while (cursor && records.length < 100_000);
+    const result = await replay(ctx, records);
+    ctx.log.info({ replayed: result.replayed.length, reason: reason ?? "any" }, "dead letters replayed");
+    return c.json({ ...result, count: result.replayed.length });
+  });
+  app.post("/dlq/:id/replay", limit, admin, async (c) => {
+    const record = await ctx.store.getDeadLetter(c.req.param("id"));
+    if (!record) return c.json({ error: "not_found", detail: `no dead letter ${c.req.param("id")}` }, 404);
+    const result = await replay(ctx, [record]);
+    if (result.skipped.length) throw fail(409, "not_replayable", result.skipped[0]!.reason);
+    ctx.log.info({ id: record.id }, "dead letter replayed");
+    return c.json({ ...result, count: result.replayed.length });
+  });
+  app.delete("/dlq/:id", limit, admin, async (c) => {
+    const record = await ctx.store.getDeadLetter(c.req.param("id"));
+    if (!record) return c.json({ error: "not_found", detail: `no dead letter ${c.req.param("id")}` }, 404);
+    await ctx.store.updateDeadLetters([{ id: record.id, status: "discarded", next_retry_at: null }]);
+    ctx.log.info({ id: record.id }, "dead letter discarded");
+    return c.json({ ...record, status: "discarded" });
+  });
+  return app;
+}

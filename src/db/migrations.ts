@@ -1,0 +1,37 @@
+// SQLite migrations, embedded in the binary; applied in order, tracked by PRAGMA user_version.
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, topic TEXT NOT NULL, body TEXT NOT NULL,
+    attributes TEXT, ordering_key TEXT, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+  CREATE INDEX IF NOT EXISTS outbox_lease ON outbox (lease_until, seq);
+  CREATE TABLE IF NOT EXISTS inbox (
+    consumer TEXT NOT NULL, key TEXT NOT NULL, processed_at INTEGER NOT NULL, PRIMARY KEY (consumer, key)) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS inbox_processed_at ON inbox (processed_at);
+  CREATE TABLE IF NOT EXISTS counters (
+    scope TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, name)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS producer_state (
+    stream TEXT PRIMARY KEY, next_index INTEGER NOT NULL, orders INTEGER NOT NULL DEFAULT 0, payments INTEGER NOT NULL DEFAULT 0);
+  CREATE TABLE IF NOT EXISTS local_queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, message_id TEXT NOT NULL, body TEXT NOT NULL,
+    attributes TEXT, attempts INTEGER NOT NULL DEFAULT 0, visible_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS local_queue_claim ON local_queue (subscription, seq);
+  CREATE TABLE IF NOT EXISTS orders_payments_facts (
+    order_id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, item TEXT NOT NULL, quantity INTEGER NOT NULL,
+    price REAL NOT NULL, shipping_address TEXT NOT NULL, order_status TEXT NOT NULL, creation_date TEXT NOT NULL,
+    payment_id INTEGER, payment_method TEXT, card_last_four TEXT, payment_status TEXT, payment_datetime TEXT);
+  CREATE INDEX IF NOT EXISTS facts_by_customer ON orders_payments_facts (customer_id, creation_date);
+  CREATE INDEX IF NOT EXISTS facts_by_payment ON orders_payments_facts (payment_id);
+  CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY, reason TEXT NOT NULL, details TEXT NOT NULL, original TEXT NOT NULL, topic TEXT NOT NULL,
+    subscription TEXT NOT NULL, message_id TEXT NOT NULL, type TEXT, business_key TEXT, attempts INTEGER NOT NULL,
+    first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, status TEXT NOT NULL, next_retry_at TEXT, updated_at TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS dead_letters_status ON dead_letters (status, first_seen, id);
+  CREATE INDEX IF NOT EXISTS dead_letters_due ON dead_letters (reason, status, next_retry_at);
+  CREATE TABLE IF NOT EXISTS analytics_minute (minute TEXT PRIMARY KEY, orders INTEGER NOT NULL, revenue REAL NOT NULL);
+  CREATE TABLE IF NOT EXISTS analytics_items (item TEXT PRIMARY KEY, orders INTEGER NOT NULL, quantity INTEGER NOT NULL, revenue REAL NOT NULL);
+  CREATE TABLE IF NOT EXISTS analytics_status (status TEXT PRIMARY KEY, orders INTEGER NOT NULL);
+  `,
+];

@@ -1,0 +1,78 @@
+// Opens the data dir's SQLite database: bun:sqlite inside Bun (and the binary), better-sqlite3 on Node.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { MIGRATIONS } from "./migrations.ts";
+import { schema } from "./schema.ts";
+
+export type Db = BaseSQLiteDatabase<"sync", unknown, typeof schema>;
+
+export interface DbHandle {
+  db: Db;
+  path: string;
+  /** Runs raw multi-statement SQL (migrations, pragmas). */
+  exec(text: string): void;
+  close(): void;
+}
+
+export interface OpenOptions {
+  /** `normal` survives a process crash (kill -9); `full` also survives power loss, slower. */
+  synchronous?: "normal" | "full";
+  busyTimeoutMs?: number;
+}
+
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+
+/** Opens (creating) `<dataDir>/ecom.db` in WAL mode and applies pending migrations. */
+export async function openDb(dataDir: string, options: OpenOptions = {}): Promise<DbHandle> {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, "ecom.db");
+  const handle = isBun ? await openBun(path) : await openNode(path);
+  const pragmas = [
+    `PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 15000}`,
+    "PRAGMA journal_mode = WAL",
+    `PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`,
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -32000",
+  ];
+  for (const p of pragmas) handle.exec(p);
+  migrate(handle);
+  return handle;
+}
+
+function migrate(handle: DbHandle): void {
+  const userVersion = () => handle.db.all<{ user_version: number }>(sql`PRAGMA user_version`)[0]!.user_version;
+  const current = userVersion();
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    // BEGIN IMMEDIATE: two processes starting on one data dir apply each migration once.
+    handle.exec("BEGIN IMMEDIATE");
+    try {
+      if (userVersion() <= v) {
+        // One statement per call: bun:sqlite runs only the first statement of a string.
+        for (const statement of MIGRATIONS[v]!.split(";").map((x) => x.trim()).filter(Boolean)) handle.exec(statement);
+        handle.exec(`PRAGMA user_version = ${v + 1}`);
+      }
+      handle.exec("COMMIT");
+    } catch (error) {
+      handle.exec("ROLLBACK");
+      throw error;
+    }
+  }
+}
+
+async function openBun(path: string): Promise<DbHandle> {
+  const { Database } = await import("bun:sqlite");
+  const { drizzle } = await import("drizzle-orm/bun-sqlite");
+  const client = new Database(path, { create: true, strict: true });
+  const db = drizzle({ client, schema }) as unknown as Db;
+  return { db, path, exec: (text) => void client.run(text), close: () => client.close() };
+}
+
+async function openNode(path: string): Promise<DbHandle> {
+  const { default: Database } = await import("better-sqlite3");
+  const { drizzle } = await import("drizzle-orm/better-sqlite3");
+  const client = new Database(path);
+  const db = drizzle({ client, schema }) as unknown as Db;
+  return { db, path, exec: (text) => void client.exec(text), close: () => client.close() };
+}

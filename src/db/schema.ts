@@ -1,0 +1,132 @@
+// Drizzle table definitions of the SQLite data dir (driver-neutral: bun:sqlite in the binary, better-sqlite3 on Node).
+import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** Transactional outbox: a row per message to publish; deleted once the transport confirmed it. */
+export const outbox = sqliteTable(
+  "outbox",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    id: text("id").notNull(),
+    topic: text("topic").notNull(),
+    body: text("body").notNull(),
+    attributes: text("attributes"),
+    orderingKey: text("ordering_key"),
+    createdAt: integer("created_at").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    leaseUntil: integer("lease_until").notNull().default(0),
+    lastError: text("last_error"),
+  },
+  (t) => [index("outbox_lease").on(t.leaseUntil, t.seq)],
+);
+
+/** Idempotent inbox: message ids (`m:`) and business keys (`k:`) a consumer has processed. */
+export const inbox = sqliteTable(
+  "inbox",
+  {
+    consumer: text("consumer").notNull(),
+    key: text("key").notNull(),
+    processedAt: integer("processed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.key] }), index("inbox_processed_at").on(t.processedAt)],
+);
+
+/** Durable counters per role (survive restarts; shared by processes on one data dir). */
+export const counters = sqliteTable(
+  "counters",
+  {
+    scope: text("scope").notNull(),
+    name: text("name").notNull(),
+    value: integer("value").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.name] })],
+);
+
+/** The producer's position in its seeded stream, written in the same transaction as its outbox rows. */
+export const producerState = sqliteTable("producer_state", {
+  stream: text("stream").primaryKey(),
+  nextIndex: integer("next_index").notNull(),
+  orders: integer("orders").notNull().default(0),
+  payments: integer("payments").notNull().default(0),
+});
+
+/** The local transport's durable queue: one row per message per subscription. */
+export const localQueue = sqliteTable(
+  "local_queue",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    subscription: text("subscription").notNull(),
+    messageId: text("message_id").notNull(),
+    body: text("body").notNull(),
+    attributes: text("attributes"),
+    attempts: integer("attempts").notNull().default(0),
+    visibleAt: integer("visible_at").notNull(),
+    enqueuedAt: integer("enqueued_at").notNull(),
+  },
+  (t) => [index("local_queue_claim").on(t.subscription, t.seq)],
+);
+
+/** The embedded fact store: ecom_store.orders_payments_facts in SQLite. */
+export const facts = sqliteTable(
+  "orders_payments_facts",
+  {
+    orderId: integer("order_id").primaryKey(),
+    customerId: integer("customer_id").notNull(),
+    item: text("item").notNull(),
+    quantity: integer("quantity").notNull(),
+    price: real("price").notNull(),
+    shippingAddress: text("shipping_address").notNull(),
+    orderStatus: text("order_status").notNull(),
+    creationDate: text("creation_date").notNull(),
+    paymentId: integer("payment_id"),
+    paymentMethod: text("payment_method"),
+    cardLastFour: text("card_last_four"),
+    paymentStatus: text("payment_status"),
+    paymentDatetime: text("payment_datetime"),
+  },
+  (t) => [index("facts_by_customer").on(t.customerId, t.creationDate), index("facts_by_payment").on(t.paymentId)],
+);
+
+/** Durable dead-letter records (SQLite store). */
+export const deadLetters = sqliteTable(
+  "dead_letters",
+  {
+    id: text("id").primaryKey(),
+    reason: text("reason").notNull(),
+    details: text("details").notNull(),
+    original: text("original").notNull(),
+    topic: text("topic").notNull(),
+    subscription: text("subscription").notNull(),
+    messageId: text("message_id").notNull(),
+    type: text("type"),
+    businessKey: text("business_key"),
+    attempts: integer("attempts").notNull(),
+    firstSeen: text("first_seen").notNull(),
+    lastSeen: text("last_seen").notNull(),
+    status: text("status").notNull(),
+    nextRetryAt: text("next_retry_at"),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [
+    index("dead_letters_status").on(t.status, t.firstSeen, t.id),
+    index("dead_letters_due").on(t.reason, t.status, t.nextRetryAt),
+  ],
+);
+
+/** Live analytics aggregates, updated in the same transaction as the analytics inbox. */
+export const analyticsMinute = sqliteTable("analytics_minute", {
+  minute: text("minute").primaryKey(),
+  orders: integer("orders").notNull(),
+  revenue: real("revenue").notNull(),
+});
+export const analyticsItems = sqliteTable("analytics_items", {
+  item: text("item").primaryKey(),
+  orders: integer("orders").notNull(),
+  quantity: integer("quantity").notNull(),
+  revenue: real("revenue").notNull(),
+});
+export const analyticsStatus = sqliteTable("analytics_status", {
+  status: text("status").primaryKey(),
+  orders: integer("orders").notNull(),
+});
+
+export const schema = { outbox, inbox, counters, producerState, localQueue, facts, deadLetters, analyticsMinute, analyticsItems, analyticsStatus };

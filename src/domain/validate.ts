@@ -1,0 +1,181 @@
+// Turns any incoming body into a typed order/payment, or a dead-letter reason with the errors.
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { DeadLetterReason, Order, Payment } from "./model.ts";
+
+const int64 = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const isoTime = z.union([z.iso.datetime({ offset: true, local: true }), z.iso.date()]);
+const text = (max: number) => z.string().min(1).max(max);
+
+export const orderSchema = z.object({
+  order_id: int64,
+  customer_id: int64,
+  item: text(1000),
+  quantity: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  price: z.number().min(0).max(1e15),
+  shipping_address: text(2000),
+  order_status: text(64),
+  creation_date: isoTime,
+});
+
+export const paymentSchema = z.object({
+  payment_id: int64,
+  order_id: int64,
+  payment_method: text(64),
+  card_last_four: z.string().regex(/^\d{4}$/, "must be exactly 4 digits"),
+  payment_status: text(64),
+  payment_datetime: isoTime,
+});
+
+export const envelopeSchema = z.object({
+  id: z.string().min(1).max(200),
+  type: z.string(),
+  version: z.union([z.number(), z.string()]).optional(),
+  produced_at: z.string().max(64).optional(),
+  data: z.unknown(),
+});
+
+export type MessageType = "order" | "payment";
+
+export interface Envelope<T = unknown> {
+  id: string;
+  type: MessageType | "dead_letter";
+  version: number;
+  produced_at: string;
+  data: T;
+}
+
+export type Parsed =
+  | { ok: true; type: "order"; data: Order; envelopeId: string | null; producedAt: string | null }
+  | { ok: true; type: "payment"; data: Payment; envelopeId: string | null; producedAt: string | null }
+  | {
+      ok: false;
+      reason: Extract<DeadLetterReason, "malformed" | "invalid">;
+      errors: string[];
+      type: MessageType | null;
+      businessKey: string | null;
+      envelopeId: string | null;
+    };
+
+const issueText = (issues: z.core.$ZodIssue[]) =>
+  issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The SNS notification envelope around a payload (delivery without RawMessageDelivery). */
+function unwrapSns(value: Record<string, unknown>): unknown {
+  if (value.Type === "Notification" && typeof value.Message === "string" && typeof value.TopicArn === "string") {
+    return JSON.parse(value.Message);
+  }
+  return value;
+}
+
+/** Which record a bare object is: a record with payment_id is a payment (SPEC §3). */
+export function detectType(value: Record<string, unknown>): MessageType | null {
+  if ("payment_id" in value) return "payment";
+  if ("order_id" in value) return "order";
+  return null;
+}
+
+function keyOf(type: MessageType | null, value: unknown): string | null {
+  if (!type || !isObject(value)) return null;
+  const key = type === "payment" ? value.payment_id : value.order_id;
+  return typeof key === "number" && Number.isSafeInteger(key) ? String(key) : null;
+}
+
+/** Validates one bare record of a known type. */
+export function validateRecord(type: MessageType, value: unknown) {
+  return type === "order" ? orderSchema.safeParse(value) : paymentSchema.safeParse(value);
+}
+
+/** Parses a raw body (envelope, bare record, or either inside an SNS notification). Never throws. */
+export function parseMessage(body: string, maxBytes: number): Parsed {
+  const fail = (reason: "malformed" | "invalid", errors: string[], type: MessageType | null = null, value?: unknown, envelopeId: string | null = null): Parsed => ({
+    ok: false,
+    reason,
+    errors,
+    type,
+    businessKey: keyOf(type, value),
+    envelopeId,
+  });
+  const bytes = Buffer.byteLength(body, "utf8");
+  if (bytes > maxBytes) return fail("invalid", [`body is ${bytes} bytes; the limit is ${maxBytes}`]);
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+    if (isObject(value)) value = unwrapSns(value);
+  } catch (error) {
+    return fail("malformed", [`not JSON: ${(error as Error).message}`]);
+  }
+  if (!isObject(value)) return fail("malformed", [`expected a JSON object, got ${Array.isArray(value) ? "an array" : typeof value}`]);
+  let envelopeId: string | null = null;
+  let producedAt: string | null = null;
+  let type: MessageType | null;
+  let data: unknown = value;
+  if ("data" in value && "type" in value) {
+    const env = envelopeSchema.safeParse(value);
+    if (!env.success) return fail("invalid", issueText(env.error.issues));
+    envelopeId = env.data.id;
+    producedAt = env.data.produced_at ?? null;
+    if (env.data.type !== "order" && env.data.type !== "payment") {
+      return fail("invalid", [`type: unknown message type ${JSON.stringify(env.data.type).slice(0, 80)}; expected order or payment`], null, undefined, envelopeId);
+    }
+    type = env.data.type;
+    data = env.data.data;
+  } else {
+    type = detectType(value);
+    if (!type) return fail("invalid", ["unknown message type: neither an envelope nor an order (order_id) or payment (payment_id)"]);
+  }
+  const result = validateRecord(type, data);
+  if (!result.success) return fail("invalid", issueText(result.error.issues), type, data, envelopeId);
+  return type === "order"
+    ? { ok: true, type, data: result.data as Order, envelopeId, producedAt }
+    : { ok: true, type, data: result.data as Payment, envelopeId, producedAt };
+}
+
+const CARD_KEY = /card|pan$/i;
+const LONG_DIGITS = /\d(?:[ -]?\d){12,18}/g;
+
+/** Keeps the last four digits of anything that looks like a card number. */
+export function maskDigits(value: string): string {
+  const digits = value.replace(/\D/g, "");
+  if (digits.length <= 4) return value;
+  return "*".repeat(digits.length - 4) + digits.slice(-4);
+}
+
+function maskValue(key: string, value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => maskValue(key, v));
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(k, v)]));
+  if (CARD_KEY.test(key) && (typeof value === "string" || typeof value === "number")) {
+    const s = String(value);
+    return s.replace(/\D/g, "").length > 4 ? maskDigits(s) : value;
+  }
+  if (typeof value === "string" && value.startsWith("{")) {
+    try {
+      return JSON.stringify(maskCardData(JSON.parse(value)));
+    } catch {
+      return value.replace(LONG_DIGITS, maskDigits);
+    }
+  }
+  return value;
+}
+
+/** Masks card fields of a parsed value (nested SNS Message strings included). */
+export function maskCardData<T>(value: T): T {
+  return maskValue("", value) as T;
+}
+
+/** Masks card numbers in a raw body: card fields when it is JSON, any 13-19 digit run when it is not. */
+export function maskBody(body: string): string {
+  try {
+    return JSON.stringify(maskCardData(JSON.parse(body)));
+  } catch {
+    return body.replace(LONG_DIGITS, maskDigits);
+  }
+}
+
+/** The stable dead-letter record id: one record per failing business record, else per distinct body. */
+export function deadLetterId(reason: DeadLetterReason, type: string | null, businessKey: string | null, body: string): string {
+  if (type && businessKey) return `${reason}.${type}.${businessKey}`;
+  return `${reason}.sha-${createHash("sha256").update(body).digest("hex").slice(0, 20)}`;
+}

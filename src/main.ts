@@ -1,0 +1,102 @@
+#!/usr/bin/env bun
+// The composition root: flags/env/config → one frozen Config → the command or the roles it names.
+import { createApi } from "./api/app.ts";
+import { helpText, parseCli } from "./config/cli.ts";
+import { ConfigError, loadConfig } from "./config/load.ts";
+import { createLogger } from "./log.ts";
+import { openBase, startPipeline } from "./runtime.ts";
+import { streamLength } from "./roles/producer.ts";
+import { VERSION } from "./version.ts";
+import { dlqCommand } from "./cli/dlq.ts";
+import { produceFromFile } from "./cli/produce.ts";
+import { migrateCommand, provisionCommand, teardownCommand } from "./cli/provision.ts";
+
+async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const base = await openBase(config, log);
+  const bar = await progressBar(config, base.ctx);
+  const pipeline = await startPipeline(base, bar ? { onProgress: (n) => bar.update(n) } : undefined);
+  const api = createApi(base.ctx, { version: VERSION, roles: config.roles, startedAt: pipeline.startedAt });
+  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: api.fetch, maxRequestBodySize: 1024 * 1024 });
+  log.info({ url: `http://${config.host}:${server.port}`, roles: config.roles, transport: config.transport, store: config.store, data_dir: config.dataDir, version: VERSION }, "ecom started");
+  pipeline.producer?.done?.then(() => bar?.stop());
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "shutting down: finishing in-flight work and flushing the outbox");
+      const force = setTimeout(() => {
+        log.warn({ grace_ms: config.shutdownGraceMs }, "shutdown grace elapsed; exiting (unacknowledged messages will be redelivered)");
+        resolve(0);
+      }, config.shutdownGraceMs + 1000);
+      server.stop(true);
+      bar?.stop();
+      try {
+        await pipeline.stop();
+        log.info({ outbox: "flushed" }, "stopped");
+      } catch (error) {
+        log.error({ err: error }, "error during shutdown");
+      }
+      clearTimeout(force);
+      resolve(0);
+    };
+    process.on("SIGINT", () => void shutdown("SIGINT"));
+    process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  });
+}
+
+/** A progress bar on a TTY for capped producer runs. */
+async function progressBar(config: ReturnType<typeof loadConfig>, ctx: Parameters<typeof streamLength>[0]) {
+  const total = config.roles.includes("producer") ? streamLength(ctx) : null;
+  if (!total || !config.producer.progress || !process.stderr.isTTY) return null;
+  const { SingleBar, Presets } = await import("cli-progress");
+  const bar = new SingleBar({ format: "producing [{bar}] {percentage}% | {value}/{total} messages | {eta_formatted} left", stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  bar.start(total, 0);
+  return bar;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const cli = parseCli(argv);
+  if (cli.options.help) {
+    console.log(helpText(VERSION));
+    return 0;
+  }
+  if (cli.options.version) {
+    console.log(VERSION);
+    return 0;
+  }
+  const config = loadConfig({ flags: cli.flags, env: process.env });
+  switch (cli.command) {
+    case null:
+    case "run":
+      return runPipeline(config);
+    case "produce":
+      return produceFromFile(config, cli.options);
+    case "provision":
+      return provisionCommand(config);
+    case "teardown":
+      return teardownCommand(config, cli.options);
+    case "migrate":
+      return migrateCommand(config);
+    case "dlq":
+      return dlqCommand(config, cli.args, cli.options);
+    default:
+      throw new ConfigError(`unknown command ${JSON.stringify(cli.command)}; commands: produce, provision, teardown, migrate, dlq (see ecom --help)`);
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error) => {
+      if (error instanceof ConfigError) {
+        console.error(`ecom: ${error.message}`);
+        process.exit(2);
+      }
+      console.error(`ecom: ${(error as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,52 @@
+// Prometheus metrics (prom-client) and the in-process latency reservoir the benchmark reads.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly messages = new Counter({
+    name: "ecom_messages_total",
+    help: "Messages handled by role and outcome",
+    labelNames: ["role", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: "ecom_produce_to_store_seconds",
+    help: "Time from produced_at to the store write, by role",
+    labelNames: ["role"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly outboxPending = new Gauge({ name: "ecom_outbox_pending", help: "Outbox rows not yet confirmed by the transport", registers: [this.registry] });
+  readonly outboxSent = new Gauge({ name: "ecom_outbox_sent_total", help: "Outbox rows confirmed by the transport", registers: [this.registry] });
+  readonly deadLetters = new Gauge({ name: "ecom_dead_letters", help: "Dead-letter records by status", labelNames: ["status"] as const, registers: [this.registry] });
+  readonly up = new Gauge({ name: "ecom_up", help: "1 while the process runs", registers: [this.registry] });
+  /** Raw produce→store latencies (ms), bounded reservoir for percentiles. */
+  private readonly samples: number[] = [];
+  private seenSamples = 0;
+
+  constructor() {
+    this.up.set(1);
+  }
+
+  observeLatency(role: string, ms: number): void {
+    this.latency.observe({ role }, ms / 1000);
+    this.seenSamples++;
+    if (this.samples.length < 200_000) this.samples.push(ms);
+    else {
+      const j = Math.floor(Math.random() * this.seenSamples);
+      if (j < this.samples.length) this.samples[j] = ms;
+    }
+  }
+
+  /** p-th percentile (0..100) of observed latencies in ms, or null when none. */
+  percentile(p: number): number | null {
+    if (this.samples.length === 0) return null;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  }
+
+  resetLatency(): void {
+    this.samples.length = 0;
+    this.seenSamples = 0;
+  }
+}

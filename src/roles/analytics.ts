@@ -1,0 +1,94 @@
+// Analytics role: its own copy of every order → durable rolling aggregates, a log line per order, large-order alerts.
+import { desc, gte, sql } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { analyticsItems, analyticsMinute, analyticsStatus } from "../db/schema.ts";
+import { envelope } from "../domain/envelope.ts";
+import type { Order } from "../domain/model.ts";
+import type { Delivery } from "../transport/types.ts";
+import type { RoleContext, RunningRole } from "./context.ts";
+import { consumerRole, firstPerKey, splitBatch } from "./consume.ts";
+
+const minuteOf = (d: Date) => d.toISOString().slice(0, 16);
+
+function accumulate(tx: Db, orders: Order[], minute: string): void {
+  const revenue = (o: Order) => o.price * o.quantity;
+  const total = orders.reduce((s, o) => s + revenue(o), 0);
+  tx.insert(analyticsMinute)
+    .values({ minute, orders: orders.length, revenue: total })
+    .onConflictDoUpdate({ target: analyticsMinute.minute, set: { orders: sql`${analyticsMinute.orders} + ${orders.length}`, revenue: sql`${analyticsMinute.revenue} + ${total}` } })
+    .run();
+  const items = new Map<string, { orders: number; quantity: number; revenue: number }>();
+  const statuses = new Map<string, number>();
+  for (const o of orders) {
+    const it = items.get(o.item) ?? { orders: 0, quantity: 0, revenue: 0 };
+    it.orders++;
+    it.quantity += o.quantity;
+    it.revenue += revenue(o);
+    items.set(o.item, it);
+    statuses.set(o.order_status, (statuses.get(o.order_status) ?? 0) + 1);
+  }
+  for (const [item, v] of items) {
+    tx.insert(analyticsItems)
+      .values({ item, ...v })
+      .onConflictDoUpdate({
+        target: analyticsItems.item,
+        set: { orders: sql`${analyticsItems.orders} + ${v.orders}`, quantity: sql`${analyticsItems.quantity} + ${v.quantity}`, revenue: sql`${analyticsItems.revenue} + ${v.revenue}` },
+      })
+      .run();
+  }
+  for (const [status, n] of statuses) {
+    tx.insert(analyticsStatus).values({ status, orders: n }).onConflictDoUpdate({ target: analyticsStatus.status, set: { orders: sql`${analyticsStatus.orders} + ${n}` } }).run();
+  }
+}
+
+export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Promise<"done"> {
+  // Bad input on the orders topic is dead-lettered by the order role, which sees the same message; here it is counted.
+  const { valid, invalid } = splitBatch<Order>(ctx, "analytics", "order", batch);
+  const seen = ctx.inbox.seen("analytics", valid.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.order_id) })));
+  const { first } = firstPerKey(valid.filter((_, i) => !seen[i]), (o) => o.order_id);
+  const now = ctx.clock();
+  let fresh: Order[] = [];
+  ctx.db.transaction((tx) => {
+    const isNew = ctx.inbox.record("analytics", first.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.order_id) })), tx);
+    fresh = first.filter((_, i) => isNew[i]).map((v) => v.data);
+    if (fresh.length) accumulate(tx, fresh, minuteOf(now));
+    const large = fresh.filter((o) => o.price * o.quantity > ctx.config.largeOrderThreshold);
+    ctx.outbox.add(
+      large.map((o) => {
+        const env = envelope("order", { ...o, alert: "large_order", total: o.price * o.quantity, threshold: ctx.config.largeOrderThreshold }, now);
+        return { id: env.id, topic: "alerts" as const, body: JSON.stringify(env), attributes: { alert: "large_order" }, orderingKey: String(o.order_id) };
+      }),
+      tx,
+    );
+    ctx.counters.add("analytics", { received: batch.length, processed: fresh.length, duplicates: valid.length - fresh.length, invalid, alerts: large.length }, tx);
+  }, { behavior: "immediate" });
+  ctx.outbox.notify();
+  if (ctx.config.logOrders) {
+    for (const o of fresh) {
+      ctx.log.info({ event: "order", order_id: o.order_id, customer_id: o.customer_id, item: o.item, quantity: o.quantity, total: Math.round(o.price * o.quantity * 100) / 100, status: o.order_status });
+    }
+  }
+  return "done";
+}
+
+export function startAnalyticsRole(ctx: RoleContext): RunningRole {
+  return consumerRole(ctx, "analytics", "analytics", (batch) => handleAnalytics(ctx, batch));
+}
+
+/** GET /analytics: rolling per-minute series (last 60 minutes), AOV, top items, status counts. */
+export function analyticsSnapshot(db: Db, now: Date, top = 10) {
+  const since = minuteOf(new Date(now.getTime() - 59 * 60_000));
+  const minutes = db.select().from(analyticsMinute).where(gte(analyticsMinute.minute, since)).orderBy(analyticsMinute.minute).all();
+  const items = db.select().from(analyticsItems).orderBy(desc(analyticsItems.revenue)).limit(top).all();
+  const statuses = db.select().from(analyticsStatus).all();
+  const totals = db.select({ orders: sql<number>`coalesce(sum(${analyticsMinute.orders}), 0)`, revenue: sql<number>`coalesce(sum(${analyticsMinute.revenue}), 0)` }).from(analyticsMinute).get()!;
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    orders: totals.orders,
+    revenue: round(totals.revenue),
+    average_order_value: totals.orders ? round(totals.revenue / totals.orders) : 0,
+    per_minute: minutes.map((m) => ({ minute: `${m.minute}:00Z`, orders: m.orders, revenue: round(m.revenue) })),
+    top_items: items.map((i) => ({ item: i.item, orders: i.orders, quantity: i.quantity, revenue: round(i.revenue) })),
+    status_counts: Object.fromEntries(statuses.map((s) => [s.status, s.orders])),
+  };
+}

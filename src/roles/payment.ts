@@ -1,0 +1,47 @@
+// Payment role: payments → validate → set the payment on its order's fact row, or dead-letter as unmatched_order.
+import type { Payment } from "../domain/model.ts";
+import type { Delivery } from "../transport/types.ts";
+import type { RoleContext, RunningRole } from "./context.ts";
+import { commit, consumerRole, deadLetterFor, firstPerKey, observeLatency, splitBatch, untilStored } from "./consume.ts";
+
+export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal: AbortSignal): Promise<"done" | "stopped"> {
+  const { valid, deadLetters, invalid } = splitBatch<Payment>(ctx, "payment", "payment", batch);
+  const seen = ctx.inbox.seen("payment", valid.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.payment_id) })));
+  const { first } = firstPerKey(valid.filter((_, i) => !seen[i]), (p) => p.payment_id);
+  let applied: boolean[] = [];
+  if (first.length) {
+    const result = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(first.map((v) => v.data)));
+    if (result === null) return "stopped";
+    applied = result;
+  }
+  const matched = first.filter((_, i) => applied[i]);
+  const unmatched = first.filter((_, i) => !applied[i]);
+  // Unmatched payments are not recorded in the inbox: the dlq role applies them once their order exists.
+  for (const u of unmatched) {
+    deadLetters.push(
+      deadLetterFor(ctx, "payment", u.delivery, "unmatched_order", [`order ${u.data.order_id} does not exist (yet)`], {
+        type: "payment",
+        businessKey: String(u.data.payment_id),
+        envelopeId: u.envelopeId,
+      }),
+    );
+  }
+  commit(ctx, deadLetters, (tx) => {
+    const fresh = ctx.inbox.record("payment", matched.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.payment_id) })), tx).filter(Boolean).length;
+    ctx.counters.add("payment", {
+      received: batch.length,
+      processed: fresh,
+      matched: fresh,
+      unmatched: unmatched.length,
+      duplicates: valid.length - fresh - unmatched.length,
+      invalid,
+      dead_lettered: deadLetters.length,
+    }, tx);
+  });
+  observeLatency(ctx, "payment", matched);
+  return "done";
+}
+
+export function startPaymentRole(ctx: RoleContext): RunningRole {
+  return consumerRole(ctx, "payment", "payment", (batch, signal) => handlePayments(ctx, batch, signal));
+}

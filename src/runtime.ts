@@ -1,0 +1,127 @@
+// Wires one ecom process from its config: data dir, transport, store, relay, roles and the HTTP API.
+import type { Config } from "./config/types.ts";
+import type { Role } from "./config/settings.ts";
+import { openDb, type DbHandle } from "./db/open.ts";
+import { Counters, Inbox } from "./inbox/inbox.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { Outbox } from "./outbox/outbox.ts";
+import { Relay } from "./outbox/relay.ts";
+import { startAnalyticsRole } from "./roles/analytics.ts";
+import type { RoleContext, RunningRole } from "./roles/context.ts";
+import { startDlqRole } from "./roles/dlq.ts";
+import { startOrderRole } from "./roles/order.ts";
+import { startPaymentRole } from "./roles/payment.ts";
+import { startProducerRole, type ProducerProgress } from "./roles/producer.ts";
+import { createStore, SchemaMissingError, type Store } from "./store/index.ts";
+import { createTransport, type Transport } from "./transport/index.ts";
+
+export interface Base {
+  config: Readonly<Config>;
+  handle: DbHandle;
+  ctx: RoleContext;
+  relay: Relay;
+  close(): Promise<void>;
+}
+
+/** Opens the data dir, transport and store, and starts the relay (every ecom process relays its outbox). */
+export async function openBase(config: Readonly<Config>, log: Logger, options: { transport?: Transport; store?: Store } = {}): Promise<Base> {
+  const handle = await openDb(config.dataDir);
+  let transport: Transport | undefined;
+  let store: Store | undefined;
+  try {
+    transport = options.transport ?? (await createTransport(config, handle.db, log));
+    store = options.store ?? (await createStore(config, handle.db, log));
+    if (store.kind === "cassandra") {
+      try {
+        await store.checkSchema();
+      } catch (error) {
+        if (!(error instanceof SchemaMissingError) || !config.cassandra.autoMigrate) throw error;
+        for (const line of await store.migrate()) log.info({ migrate: line }, "cassandra schema");
+      }
+    }
+  } catch (error) {
+    await transport?.close().catch(() => {});
+    await store?.close().catch(() => {});
+    handle.close();
+    throw error;
+  }
+  const ctx: RoleContext = {
+    config,
+    transport,
+    store,
+    db: handle.db,
+    outbox: new Outbox(handle.db),
+    inbox: new Inbox(handle.db),
+    counters: new Counters(handle.db),
+    log,
+    metrics: new Metrics(),
+    clock: () => new Date(),
+  };
+  const relay = new Relay(ctx.outbox, transport, log, { batchSize: config.relayBatchSize });
+  relay.start();
+  let closed: Promise<void> | null = null;
+  return {
+    config,
+    handle,
+    ctx,
+    relay,
+    close() {
+      closed ??= (async () => {
+        await relay.stop(Math.max(500, config.shutdownGraceMs / 2));
+        await transport.close().catch((e) => log.warn({ err: e }, "transport close failed"));
+        await store.close().catch((e) => log.warn({ err: e }, "store close failed"));
+        handle.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+const STARTERS: Record<Exclude<Role, "producer">, (ctx: RoleContext) => RunningRole> = {
+  order: startOrderRole,
+  payment: startPaymentRole,
+  analytics: startAnalyticsRole,
+  dlq: startDlqRole,
+};
+
+export interface Pipeline {
+  base: Base;
+  roles: RunningRole[];
+  producer: RunningRole | null;
+  startedAt: number;
+  /** Stops roles (consumers finish in flight), flushes the outbox, closes everything. */
+  stop(): Promise<void>;
+}
+
+export async function startPipeline(base: Base, progress?: ProducerProgress): Promise<Pipeline> {
+  const { ctx, config } = base;
+  const roles: RunningRole[] = [];
+  for (const role of config.roles) if (role !== "producer") roles.push(STARTERS[role](ctx));
+  const producer = config.roles.includes("producer") ? startProducerRole(ctx, progress) : null;
+  const purge = setInterval(() => {
+    try {
+      const n = ctx.inbox.purge(config.inboxRetentionMs);
+      if (n) ctx.log.info({ purged: n }, "inbox entries past retention removed");
+    } catch (error) {
+      ctx.log.warn({ err: error }, "inbox purge failed");
+    }
+  }, 60_000);
+  purge.unref?.();
+  let stopped: Promise<void> | null = null;
+  return {
+    base,
+    roles,
+    producer,
+    startedAt: Date.now(),
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(purge);
+        await producer?.stop();
+        await Promise.all(roles.map((r) => r.stop()));
+        await base.close();
+      })();
+      return stopped;
+    },
+  };
+}

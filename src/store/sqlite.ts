@@ -1,0 +1,263 @@
+// The embedded store: facts and dead-letter records in the data dir's SQLite database.
+import { and, asc, count, desc, eq, inArray, isNotNull, lte, or, lt, sql, type SQL } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { deadLetters, facts } from "../db/schema.ts";
+import {
+  DEAD_LETTER_STATUSES,
+  type DeadLetterInput,
+  type DeadLetterReason,
+  type DeadLetterRecord,
+  type DeadLetterStatus,
+  type Fact,
+  type Order,
+  type Payment,
+} from "../domain/model.ts";
+import { StoreError, type DeadLetterPage, type DeadLetterQuery, type DeadLetterUpdate, type Store } from "./types.ts";
+
+type FactRow = typeof facts.$inferSelect;
+type DeadLetterRow = typeof deadLetters.$inferSelect;
+
+const toFact = (r: FactRow): Fact => ({
+  order_id: r.orderId,
+  customer_id: r.customerId,
+  item: r.item,
+  quantity: r.quantity,
+  price: r.price,
+  shipping_address: r.shippingAddress,
+  order_status: r.orderStatus,
+  creation_date: r.creationDate,
+  payment_id: r.paymentId,
+  payment_method: r.paymentMethod,
+  card_last_four: r.cardLastFour,
+  payment_status: r.paymentStatus,
+  payment_datetime: r.paymentDatetime,
+});
+
+const toRecord = (r: DeadLetterRow): DeadLetterRecord => ({
+  id: r.id,
+  reason: r.reason as DeadLetterReason,
+  details: JSON.parse(r.details),
+  original: r.original,
+  topic: r.topic,
+  subscription: r.subscription,
+  message_id: r.messageId,
+  type: r.type,
+  business_key: r.businessKey,
+  attempts: r.attempts,
+  first_seen: r.firstSeen,
+  last_seen: r.lastSeen,
+  status: r.status as DeadLetterStatus,
+  next_retry_at: r.nextRetryAt,
+  updated_at: r.updatedAt,
+});
+
+/** Cursor = base64url of the last item's (first_seen, id): keyset pagination, newest first. */
+const encodeCursor = (r: DeadLetterRecord) => Buffer.from(JSON.stringify([r.first_seen, r.id])).toString("base64url");
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string")) return value as [string, string];
+  } catch {}
+  throw new StoreError(`cursor ${JSON.stringify(cursor.slice(0, 40))} is not one this API returned`, false);
+}
+
+function guard<T>(what: string, fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    if (error instanceof StoreError) return Promise.reject(error);
+    const busy = /SQLITE_BUSY|database is locked/i.test(String((error as Error).message));
+    return Promise.reject(new StoreError(`sqlite ${what} failed: ${(error as Error).message}`, busy, { cause: error }));
+  }
+}
+
+export function createSqliteStore(db: Db, now: () => Date = () => new Date()): Store {
+  return {
+    kind: "sqlite",
+
+    upsertOrders: (orders: Order[]) =>
+      guard("upsertOrders", () => {
+        if (orders.length === 0) return;
+        db.transaction((tx) => {
+          for (let i = 0; i < orders.length; i += 500) {
+            tx.insert(facts)
+              .values(
+                orders.slice(i, i + 500).map((o) => ({
+                  orderId: o.order_id,
+                  customerId: o.customer_id,
+                  item: o.item,
+                  quantity: o.quantity,
+                  price: o.price,
+                  shippingAddress: o.shipping_address,
+                  orderStatus: o.order_status,
+                  creationDate: o.creation_date,
+                })),
+              )
+              .onConflictDoUpdate({
+                target: facts.orderId,
+                set: {
+                  customerId: sql`excluded.customer_id`,
+                  item: sql`excluded.item`,
+                  quantity: sql`excluded.quantity`,
+                  price: sql`excluded.price`,
+                  shippingAddress: sql`excluded.shipping_address`,
+                  orderStatus: sql`excluded.order_status`,
+                  creationDate: sql`excluded.creation_date`,
+                },
+              })
+              .run();
+          }
+        }, { behavior: "immediate" });
+      }),
+
+    applyPayments: (payments: Payment[]) =>
+      guard("applyPayments", () =>
+        db.transaction(
+          (tx) =>
+            payments.map((p) => {
+              const res = tx
+                .update(facts)
+                .set({
+                  paymentId: p.payment_id,
+                  paymentMethod: p.payment_method,
+                  cardLastFour: p.card_last_four,
+                  paymentStatus: p.payment_status,
+                  paymentDatetime: p.payment_datetime,
+                })
+                .where(eq(facts.orderId, p.order_id))
+                .run() as unknown as { changes: number };
+              return res.changes > 0;
+            }),
+          { behavior: "immediate" },
+        ),
+      ),
+
+    getFact: (orderId: number) =>
+      guard("getFact", () => {
+        const row = db.select().from(facts).where(eq(facts.orderId, orderId)).get();
+        return row ? toFact(row) : null;
+      }),
+
+    ordersByCustomer: (customerId: number, limit: number) =>
+      guard("ordersByCustomer", () =>
+        db.select().from(facts).where(eq(facts.customerId, customerId)).orderBy(desc(facts.creationDate), desc(facts.orderId)).limit(limit).all().map(toFact),
+      ),
+
+    putDeadLetters: (records: DeadLetterInput[], nextRetryAt: string | null) =>
+      guard("putDeadLetters", () => {
+        if (records.length === 0) return;
+        const updatedAt = now().toISOString();
+        db.transaction((tx) => {
+          for (const r of records) {
+            tx.insert(deadLetters)
+              .values({
+                id: r.id,
+                reason: r.reason,
+                details: JSON.stringify(r.details ?? null),
+                original: r.original,
+                topic: r.topic,
+                subscription: r.subscription,
+                messageId: r.message_id,
+                type: r.type,
+                businessKey: r.business_key,
+                attempts: 1,
+                firstSeen: r.seen_at,
+                lastSeen: r.seen_at,
+                status: "pending",
+                nextRetryAt: r.reason === "unmatched_order" ? nextRetryAt : null,
+                updatedAt,
+              })
+              .onConflictDoUpdate({
+                target: deadLetters.id,
+                set: {
+                  attempts: sql`${deadLetters.attempts} + 1`,
+                  lastSeen: sql`max(${deadLetters.lastSeen}, excluded.last_seen)`,
+                  status: "pending",
+                  reason: sql`excluded.reason`,
+                  details: sql`excluded.details`,
+                  original: sql`excluded.original`,
+                  nextRetryAt: sql`coalesce(${deadLetters.nextRetryAt}, excluded.next_retry_at)`,
+                  updatedAt,
+                },
+              })
+              .run();
+          }
+        }, { behavior: "immediate" });
+      }),
+
+    listDeadLetters: (query: DeadLetterQuery) =>
+      guard("listDeadLetters", (): DeadLetterPage => {
+        const filters: SQL[] = [];
+        if (query.status) filters.push(eq(deadLetters.status, query.status));
+        if (query.reason) filters.push(eq(deadLetters.reason, query.reason));
+        const total = db.select({ n: count() }).from(deadLetters).where(and(...filters)).get()!.n;
+        if (query.cursor) {
+          const [firstSeen, id] = decodeCursor(query.cursor);
+          filters.push(or(lt(deadLetters.firstSeen, firstSeen), and(eq(deadLetters.firstSeen, firstSeen), lt(deadLetters.id, id)))!);
+        }
+        const rows = db
+          .select()
+          .from(deadLetters)
+          .where(and(...filters))
+          .orderBy(desc(deadLetters.firstSeen), desc(deadLetters.id))
+          .limit(query.limit + 1)
+          .all()
+          .map(toRecord);
+        const items = rows.slice(0, query.limit);
+        return { items, total, next: rows.length > query.limit ? encodeCursor(items[items.length - 1]!) : null };
+      }),
+
+    getDeadLetter: (id: string) =>
+      guard("getDeadLetter", () => {
+        const row = db.select().from(deadLetters).where(eq(deadLetters.id, id)).get();
+        return row ? toRecord(row) : null;
+      }),
+
+    updateDeadLetters: (updates: DeadLetterUpdate[]) =>
+      guard("updateDeadLetters", () => {
+        const updatedAt = now().toISOString();
+        db.transaction((tx) => {
+          for (const u of updates) {
+            const set: Partial<DeadLetterRow> = { updatedAt };
+            if (u.status !== undefined) set.status = u.status;
+            if (u.attempts !== undefined) set.attempts = u.attempts;
+            if (u.next_retry_at !== undefined) set.nextRetryAt = u.next_retry_at;
+            if (u.last_seen !== undefined) set.lastSeen = u.last_seen;
+            tx.update(deadLetters).set(set).where(eq(deadLetters.id, u.id)).run();
+          }
+        }, { behavior: "immediate" });
+      }),
+
+    dueDeadLetters: (reason: DeadLetterReason, nowIso: string, limit: number) =>
+      guard("dueDeadLetters", () =>
+        db
+          .select()
+          .from(deadLetters)
+          .where(and(eq(deadLetters.reason, reason), eq(deadLetters.status, "pending"), isNotNull(deadLetters.nextRetryAt), lte(deadLetters.nextRetryAt, nowIso)))
+          .orderBy(asc(deadLetters.nextRetryAt))
+          .limit(limit)
+          .all()
+          .map(toRecord),
+      ),
+
+    deadLetterCounts: () =>
+      guard("deadLetterCounts", () => {
+        const counts = Object.fromEntries(DEAD_LETTER_STATUSES.map((s) => [s, 0])) as Record<DeadLetterStatus, number>;
+        for (const r of db.select({ status: deadLetters.status, n: count() }).from(deadLetters).groupBy(deadLetters.status).all()) {
+          counts[r.status as DeadLetterStatus] = r.n;
+        }
+        return counts;
+      }),
+
+    ping: () => guard("ping", () => void db.get(sql`SELECT 1`)),
+    migrate: () => guard("migrate", () => ["sqlite schema: applied at open (PRAGMA user_version)"]),
+    checkSchema: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Number of fact rows and of rows carrying a payment (tests, /status). */
+export function factTotals(db: Db): { facts: number; paid: number } {
+  const row = db.select({ facts: count(), paid: count(facts.paymentId) }).from(facts).get()!;
+  return { facts: row.facts, paid: row.paid };
+}
