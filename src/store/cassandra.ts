@@ -1,0 +1,707 @@
+// Apache Cassandra implementation of the Store port: fact rows, query tables and dead-letter records (SPEC §1, §6).
+import { readFileSync } from "node:fs";
+import cassandra from "cassandra-driver";
+// @ts-ignore: Bun imports the file as a string (and embeds it in a compiled binary); TypeScript has no *.cql declaration.
+import schemaCql from "../../cassandra/schema.cql" with { type: "text" };
+import type { CassandraConfig } from "../config/types.ts";
+import type {
+  DeadLetterInput,
+  DeadLetterReason,
+  DeadLetterRecord,
+  DeadLetterStatus,
+  Fact,
+  Order,
+  Payment,
+} from "../domain/model.ts";
+import { DEAD_LETTER_STATUSES } from "../domain/model.ts";
+import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, Store } from "./types.ts";
+import { SchemaMissingError, StoreError } from "./types.ts";
+
+const { Client, ExecutionProfile, auth, errors, policies, types } = cassandra;
+type Row = cassandra.types.Row;
+type ResultSet = cassandra.types.ResultSet;
+
+export interface StoreLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Attempts per request for retryable failures (timeouts, unavailability, overload), with exponential backoff. */
+const ATTEMPTS = 4;
+const BACKOFF_BASE_MS = 100;
+/** Host reconnection delay: short and constant, so a returning node is used again within about a second. */
+const RECONNECT_DELAY_MS = 1000;
+/** DDL waits for schema agreement, which takes longer than a data request. */
+const DDL_TIMEOUT_MS = 60_000;
+/** Rows per page when scanning the dead-letter indexes. */
+const SCAN_PAGE = 5000;
+/** The single partition of dead_letter_days. */
+const DAYS_BUCKET = "all";
+const SCHEMA_HINT = "run `ecom migrate` or start with --auto-migrate";
+
+const CONSISTENCIES: Record<string, number> = {
+  ANY: types.consistencies.any,
+  ONE: types.consistencies.one,
+  TWO: types.consistencies.two,
+  THREE: types.consistencies.three,
+  QUORUM: types.consistencies.quorum,
+  ALL: types.consistencies.all,
+  LOCAL_QUORUM: types.consistencies.localQuorum,
+  EACH_QUORUM: types.consistencies.eachQuorum,
+  LOCAL_ONE: types.consistencies.localOne,
+};
+
+/** Server answers that mean "try again later", not "this request is wrong". */
+const RETRYABLE_CODES = new Set<number>([
+  types.responseErrorCodes.unavailableException,
+  types.responseErrorCodes.overloaded,
+  types.responseErrorCodes.isBootstrapping,
+  types.responseErrorCodes.writeTimeout,
+  types.responseErrorCodes.readTimeout,
+  types.responseErrorCodes.truncateError,
+]);
+const RETRYABLE_SOCKET_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
+
+// ------------------------------------------------------------------ schema
+
+interface SchemaStatement {
+  /** What migrate reports, e.g. `keyspace ecom_store` or `table ecom_store.orders_payments_facts`. */
+  object: string;
+  cql: string;
+}
+
+/** The statements of cassandra/schema.cql for `keyspace` and `replication` (comments dropped, split on `;`). */
+function schemaStatements(keyspace: string, replication: string): SchemaStatement[] {
+  const text = (schemaCql as string)
+    .split("\n")
+    .filter((line) => !/^\s*(--|\/\/)/.test(line))
+    .join("\n");
+  return text
+    .split(";")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const cql = s.replace(/\becom_store\b/g, keyspace).replace(/replication\s*=\s*\{[^}]*\}/i, `replication = ${replication}`);
+      const head = /^CREATE\s+(KEYSPACE|TABLE)\s+IF\s+NOT\s+EXISTS\s+([\w.]+)/i.exec(cql);
+      return { object: head ? `${head[1]!.toLowerCase()} ${head[2]}` : cql.split(/\s+/).slice(0, 3).join(" "), cql };
+    });
+}
+
+/** Table names the schema creates, in file order (what checkSchema requires). */
+const SCHEMA_TABLES = schemaStatements("ecom_store", "{}")
+  .filter((s) => s.object.startsWith("table "))
+  .map((s) => s.object.slice("table ecom_store.".length));
+
+// ------------------------------------------------------------------ helpers
+
+const FACT_COLUMNS =
+  "order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date, " +
+  "payment_id, payment_method, card_last_four, payment_status, payment_datetime";
+const DEAD_LETTER_COLUMNS =
+  "id, reason, details, original, topic, subscription, message_id, type, business_key, attempts, " +
+  "first_seen, last_seen, status, next_retry_at, updated_at";
+
+/** CQL statements with the keyspace baked in (prepared once by the driver, on first use). */
+function cqlFor(ks: string) {
+  return {
+    insertFact: `INSERT INTO ${ks}.orders_payments_facts (order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertByCustomer: `INSERT INTO ${ks}.orders_by_customer (customer_id, creation_date, order_id, item, quantity, price, shipping_address, order_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    selectOrderKey: `SELECT order_id, customer_id, creation_date FROM ${ks}.orders_payments_facts WHERE order_id = ?`,
+    updateFactPayment: `UPDATE ${ks}.orders_payments_facts SET payment_id = ?, payment_method = ?, card_last_four = ?, payment_status = ?, payment_datetime = ? WHERE order_id = ?`,
+    updateByCustomerPayment: `UPDATE ${ks}.orders_by_customer SET payment_id = ?, payment_method = ?, card_last_four = ?, payment_status = ?, payment_datetime = ? WHERE customer_id = ? AND creation_date = ? AND order_id = ?`,
+    insertPaymentById: `INSERT INTO ${ks}.payments_by_id (payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime) VALUES (?, ?, ?, ?, ?, ?)`,
+    selectFact: `SELECT ${FACT_COLUMNS} FROM ${ks}.orders_payments_facts WHERE order_id = ?`,
+    selectCustomerOrders: `SELECT creation_date, order_id FROM ${ks}.orders_by_customer WHERE customer_id = ?`,
+    selectDeadLetter: `SELECT ${DEAD_LETTER_COLUMNS} FROM ${ks}.dead_letters WHERE id = ?`,
+    insertDeadLetter: `INSERT INTO ${ks}.dead_letters (${DEAD_LETTER_COLUMNS}) VALUES (${DEAD_LETTER_COLUMNS.split(",").map(() => "?").join(", ")})`,
+    insertDeadLetterByDay: `INSERT INTO ${ks}.dead_letters_by_day (day, first_seen, id, reason, status, next_retry_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    insertDeadLetterDay: `INSERT INTO ${ks}.dead_letter_days (bucket, day) VALUES (?, ?)`,
+    insertDue: `INSERT INTO ${ks}.dead_letters_due (reason, next_retry_at, id) VALUES (?, ?, ?)`,
+    deleteDue: `DELETE FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at = ? AND id = ?`,
+    selectDue: `SELECT next_retry_at, id FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at <= ?`,
+    selectDays: `SELECT day FROM ${ks}.dead_letter_days WHERE bucket = ?`,
+    selectDayKeys: `SELECT day, first_seen, id, reason, status FROM ${ks}.dead_letters_by_day WHERE day = ?`,
+  };
+}
+type Cql = ReturnType<typeof cqlFor>;
+
+const long = (n: number) => types.Long.fromNumber(n);
+/** int64 columns hold values within JS's safe-integer range (SPEC §1 ids and quantities). */
+const num = (v: unknown): number => (v instanceof types.Long ? v.toNumber() : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const textOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toFact(row: Row): Fact {
+  return {
+    order_id: num(row.order_id),
+    customer_id: num(row.customer_id),
+    item: row.item,
+    quantity: num(row.quantity),
+    price: row.price,
+    shipping_address: row.shipping_address,
+    order_status: row.order_status,
+    creation_date: row.creation_date,
+    payment_id: numOrNull(row.payment_id),
+    payment_method: textOrNull(row.payment_method),
+    card_last_four: textOrNull(row.card_last_four),
+    payment_status: textOrNull(row.payment_status),
+    payment_datetime: textOrNull(row.payment_datetime),
+  };
+}
+
+function toDeadLetter(row: Row): DeadLetterRecord {
+  return {
+    id: row.id,
+    reason: row.reason,
+    details: row.details === null ? null : JSON.parse(row.details),
+    original: row.original,
+    topic: row.topic,
+    subscription: row.subscription,
+    message_id: row.message_id,
+    type: textOrNull(row.type),
+    business_key: textOrNull(row.business_key),
+    attempts: row.attempts,
+    first_seen: row.first_seen,
+    last_seen: row.last_seen,
+    status: row.status,
+    next_retry_at: textOrNull(row.next_retry_at),
+    updated_at: row.updated_at,
+  };
+}
+
+/** UTC day (YYYY-MM-DD) of an ISO-8601 time: the dead_letters_by_day partition of a record. */
+function dayOf(iso: string, id: string): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) throw new StoreError(`dead letter ${id} has first_seen "${iso}", which is not an ISO-8601 time`, false);
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+/** Whether a record belongs in dead_letters_due (what the dlq role polls for retries). */
+const dueKey = (r: DeadLetterRecord) => (r.status === "pending" && r.next_retry_at !== null ? `${r.reason}\u0000${r.next_retry_at}` : null);
+
+/** Position in the listing order (day DESC, first_seen DESC, id DESC); a cursor is one of these. */
+interface ListKey {
+  day: string;
+  first_seen: string;
+  id: string;
+}
+interface IndexRow extends ListKey {
+  reason: string;
+  status: string;
+}
+
+/** True when `k` comes after `c` in the listing order. */
+function isAfter(k: ListKey, c: ListKey): boolean {
+  if (k.day !== c.day) return k.day < c.day;
+  if (k.first_seen !== c.first_seen) return k.first_seen < c.first_seen;
+  return k.id < c.id;
+}
+
+const encodeCursor = (k: ListKey) => Buffer.from(JSON.stringify([k.day, k.first_seen, k.id])).toString("base64url");
+function decodeCursor(cursor: string): ListKey {
+  try {
+    const [day, first_seen, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if ([day, first_seen, id].every((v) => typeof v === "string")) return { day, first_seen, id };
+  } catch {
+    // fall through to the error below
+  }
+  throw new StoreError(`cursor ${JSON.stringify(cursor.slice(0, 40))} was not issued by this store: pass the \`next\` of a previous page`, false);
+}
+
+/** Runs `fn` over items: concurrently across keys, in input order for items sharing a key (so the last one wins). */
+async function eachByKey<T, R>(items: T[], key: (item: T) => string | number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  const groups = new Map<string | number, number[]>();
+  items.forEach((item, i) => {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(i);
+    else groups.set(k, [i]);
+  });
+  await Promise.all(
+    [...groups.values()].map(async (indexes) => {
+      for (const i of indexes) results[i] = await fn(items[i]!);
+    }),
+  );
+  return results;
+}
+
+/** A counting semaphore: at most `max` requests in flight across the whole store, first come first served. */
+class Limiter {
+  private active = 0;
+  /** FIFO of waiters; `head` advances instead of shift(), which is O(n) with thousands queued. */
+  private waiting: (() => void)[] = [];
+  private head = 0;
+  constructor(private readonly max: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active < this.max) this.active++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // the releasing request hands over its slot
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  private release(): void {
+    const next = this.waiting[this.head];
+    if (!next) {
+      this.active--;
+      return;
+    }
+    this.head++;
+    // drop the served prefix once it is most of the array, so a queue that never drains stays bounded
+    if (this.head >= 1024 && this.head * 2 >= this.waiting.length) [this.waiting, this.head] = [this.waiting.slice(this.head), 0];
+    next();
+  }
+}
+
+// ------------------------------------------------------------------ errors
+
+/** Errors that retrying cannot fix: bad arguments (e.g. an unknown local DC), credentials, invalid queries. */
+function isPermanent(error: unknown): boolean {
+  if (error instanceof errors.ArgumentError || error instanceof errors.AuthenticationError) return true;
+  return error instanceof errors.ResponseError && !RETRYABLE_CODES.has(error.code);
+}
+
+/** The per-host errors of a NoHostAvailableError (empty when every host is down and awaiting reconnection). */
+const innerErrors = (error: cassandra.errors.NoHostAvailableError): [string, unknown][] => Object.entries(error.innerErrors ?? {});
+
+/**
+ * Whether a driver error is transient: timeouts, unavailable/overloaded replicas, dropped sockets, and no
+ * reachable host unless a host answered with something permanent.
+ */
+function isRetryable(error: unknown): boolean {
+  if (error instanceof errors.NoHostAvailableError) return !innerErrors(error).some(([, e]) => isPermanent(e));
+  if (error instanceof errors.OperationTimedOutError || error instanceof errors.BusyConnectionError) return true;
+  if (error instanceof errors.ResponseError) return RETRYABLE_CODES.has(error.code);
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && RETRYABLE_SOCKET_CODES.has(code);
+}
+
+/** One line per error: the driver's NoHostAvailableError message would inline each inner error's stack. */
+function explain(error: unknown): string {
+  if (error instanceof errors.NoHostAvailableError) {
+    const hosts = innerErrors(error).map(([host, e]) => `${host}: ${e instanceof Error ? e.message : String(e)}`);
+    return hosts.length ? `no host could answer (${hosts.join("; ")})` : "no host is up (all down or reconnecting)";
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Wraps a driver error at the edge: the operation, what went wrong, retryability and the cause. */
+function toStoreError(what: string, error: unknown): StoreError {
+  if (error instanceof StoreError) return error;
+  return new StoreError(`cassandra: ${what} failed: ${explain(error)}`, isRetryable(error), { cause: error });
+}
+
+/**
+ * Runs `fn`, retrying transient failures with exponential backoff and jitter while `budgetMs` lasts (so a
+ * request that already timed out is not repeated: a call takes about one request timeout at most); then
+ * rejects with a StoreError.
+ */
+async function withRetry<T>(what: string, budgetMs: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      const base = BACKOFF_BASE_MS * 2 ** (attempt - 1);
+      const delay = base / 2 + Math.random() * base;
+      const retry = !(error instanceof StoreError) && isRetryable(error) && attempt < ATTEMPTS && Date.now() + delay < deadline;
+      if (!retry) throw toStoreError(what, error);
+      await Bun.sleep(delay);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ connection
+
+function consistencyOf(name: string, setting: string): number {
+  const value = CONSISTENCIES[name.toUpperCase()];
+  if (value === undefined) {
+    throw new StoreError(`--${setting}=${name} is not a consistency level: use one of ${Object.keys(CONSISTENCIES).join(", ")}`, false);
+  }
+  return value;
+}
+
+function checkKeyspace(keyspace: string): string {
+  if (!/^[a-z][a-z0-9_]{0,47}$/.test(keyspace)) {
+    throw new StoreError(
+      `--cassandra-keyspace=${keyspace} is not a keyspace name: use lowercase letters, digits and _ (a letter first, at most 48)`,
+      false,
+    );
+  }
+  return keyspace;
+}
+
+function tlsOptions(config: CassandraConfig): object | undefined {
+  if (!config.tls) return undefined;
+  let ca: Buffer[] | undefined;
+  if (config.tlsCaFile) {
+    try {
+      ca = [readFileSync(config.tlsCaFile)];
+    } catch (error) {
+      throw new StoreError(`--cassandra-tls-ca-file=${config.tlsCaFile} cannot be read: ${(error as Error).message}`, false, { cause: error });
+    }
+  }
+  return { ca, rejectUnauthorized: !config.tlsInsecure };
+}
+
+/**
+ * Driver options, shared with bench/cassandra-ceiling.ts. Execution profiles `read` and `write` carry the
+ * configured consistency levels. Load balancing is the driver's DefaultLoadBalancingPolicy for the local DC:
+ * token-aware (prepared statements carry their routing key, so each request goes to a replica of its
+ * partition) and it moves busy or unresponsive replicas to the back of the plan. Retries are the store's
+ * (withRetry), on top of the driver's default retry policy.
+ */
+export function cassandraClientOptions(config: CassandraConfig): cassandra.ClientOptions {
+  const read = consistencyOf(config.readConsistency, "cassandra-read-consistency");
+  const write = consistencyOf(config.writeConsistency, "cassandra-write-consistency");
+  return {
+    contactPoints: config.contactPoints,
+    localDataCenter: config.localDc,
+    protocolOptions: { port: config.port },
+    authProvider: config.username ? new auth.PlainTextAuthProvider(config.username, config.password ?? "") : undefined,
+    sslOptions: tlsOptions(config),
+    socketOptions: { readTimeout: config.requestTimeoutMs, connectTimeout: Math.min(5000, config.requestTimeoutMs) },
+    queryOptions: { consistency: read, prepare: true },
+    profiles: [new ExecutionProfile("read", { consistency: read }), new ExecutionProfile("write", { consistency: write })],
+    policies: {
+      loadBalancing: new policies.loadBalancing.DefaultLoadBalancingPolicy({ localDc: config.localDc }),
+      reconnection: new policies.reconnection.ConstantReconnectionPolicy(RECONNECT_DELAY_MS),
+    },
+  };
+}
+
+function forwardDriverEvents(client: cassandra.Client, logger: StoreLogger): void {
+  client.on("log", (level: string, className: string, message: string) => {
+    if (level === "error") logger.error({ component: "cassandra", className }, message);
+    else if (level === "warning") logger.warn({ component: "cassandra", className }, message);
+  });
+  client.on("hostDown", (host: cassandra.Host) => logger.warn({ component: "cassandra", host: host.address }, "cassandra host down"));
+  client.on("hostUp", (host: cassandra.Host) => logger.info({ component: "cassandra", host: host.address }, "cassandra host up"));
+}
+
+const silent: StoreLogger = { info() {}, warn() {}, error() {} };
+
+/** Connects to the cluster and returns the Cassandra store (kind "cassandra"). Rejects with a StoreError if it cannot. */
+export async function createCassandraStore(config: CassandraConfig, opts: { logger?: StoreLogger } = {}): Promise<Store> {
+  const keyspace = checkKeyspace(config.keyspace);
+  if (!/^\s*\{[^}]*\}\s*$/.test(config.replication)) {
+    throw new StoreError(
+      `--cassandra-replication=${config.replication} is not a CQL map: use e.g. {'class': 'NetworkTopologyStrategy', '${config.localDc}': 3}`,
+      false,
+    );
+  }
+  const client = new Client(cassandraClientOptions(config));
+  forwardDriverEvents(client, opts.logger ?? silent);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.shutdown().catch(() => {});
+    const where = `${config.contactPoints.join(",")}:${config.port} (local dc ${config.localDc})`;
+    throw toStoreError(`connecting to ${where}`, error);
+  }
+  return new CassandraStore(client, {
+    keyspace,
+    replication: config.replication,
+    limiter: new Limiter(config.concurrency),
+    timeoutMs: config.requestTimeoutMs,
+  });
+}
+
+// ------------------------------------------------------------------ the store
+
+interface StoreOptions {
+  keyspace: string;
+  /** CQL replication map for a keyspace migrate creates. */
+  replication: string;
+  limiter: Limiter;
+  /** Budget of one call's retries (the request timeout). */
+  timeoutMs: number;
+}
+
+class CassandraStore implements Store {
+  readonly kind = "cassandra" as const;
+  private readonly cql: Cql;
+  private closed: Promise<void> | null = null;
+
+  constructor(
+    private readonly client: cassandra.Client,
+    private readonly options: StoreOptions,
+  ) {
+    this.cql = cqlFor(options.keyspace);
+  }
+
+  /** Runs one request through the limiter, with retries inside the request-timeout budget. */
+  private run<T>(what: string, request: () => Promise<T>): Promise<T> {
+    return withRetry(what, this.options.timeoutMs, () => this.options.limiter.run(request));
+  }
+
+  /** A prepared, idempotent read at the read consistency (retried, bounded by the limiter). */
+  private read(what: string, query: string, params: unknown[], options: cassandra.QueryOptions = {}): Promise<ResultSet> {
+    const execOptions = { prepare: true, isIdempotent: true, executionProfile: "read", ...options };
+    return this.run(what, () => this.client.execute(query, params, execOptions));
+  }
+
+  /** A prepared, idempotent write at the write consistency (retried, bounded by the limiter). */
+  private write(what: string, query: string, params: unknown[]): Promise<ResultSet> {
+    const execOptions = { prepare: true, isIdempotent: true, executionProfile: "write" };
+    return this.run(what, () => this.client.execute(query, params, execOptions));
+  }
+
+  /** The rows of a query page by page, each page fetched when the previous one is consumed (and retried on its own). */
+  private async *pages(what: string, query: string, params: unknown[], fetchSize: number): AsyncGenerator<Row[]> {
+    let pageState: string | undefined;
+    do {
+      const page = await this.read(what, query, params, { fetchSize, pageState });
+      yield page.rows;
+      pageState = page.pageState ?? undefined;
+    } while (pageState);
+  }
+
+  private async readAll(what: string, query: string, params: unknown[]): Promise<Row[]> {
+    const rows: Row[] = [];
+    for await (const page of this.pages(what, query, params, SCAN_PAGE)) rows.push(...page);
+    return rows;
+  }
+
+  // ---- facts
+
+  async upsertOrders(orders: Order[]): Promise<void> {
+    await eachByKey(orders, (o) => o.order_id, (o) => this.upsertOrder(o));
+  }
+
+  /** The order columns only (payment columns untouched), plus its orders_by_customer entry. */
+  private async upsertOrder(o: Order): Promise<void> {
+    const what = `upsert of order ${o.order_id}`;
+    const values = [o.item, long(o.quantity), o.price, o.shipping_address, o.order_status];
+    await Promise.all([
+      this.write(what, this.cql.insertFact, [long(o.order_id), long(o.customer_id), ...values, o.creation_date]),
+      this.write(what, this.cql.insertByCustomer, [long(o.customer_id), o.creation_date, long(o.order_id), ...values]),
+    ]);
+  }
+
+  async applyPayments(payments: Payment[]): Promise<boolean[]> {
+    return eachByKey(payments, (p) => p.order_id, (p) => this.applyPayment(p));
+  }
+
+  /** Sets the payment on an existing fact row (and its query-table copies); false when the order is absent. */
+  private async applyPayment(p: Payment): Promise<boolean> {
+    const what = `payment ${p.payment_id} of order ${p.order_id}`;
+    const order = (await this.read(what, this.cql.selectOrderKey, [long(p.order_id)])).first();
+    if (!order) return false;
+    const fields = [long(p.payment_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime];
+    const writes = [
+      this.write(what, this.cql.updateFactPayment, [...fields, long(p.order_id)]),
+      this.write(what, this.cql.insertPaymentById, [long(p.payment_id), long(p.order_id), ...fields.slice(1)]),
+    ];
+    if (order.customer_id !== null && order.creation_date !== null) {
+      writes.push(this.write(what, this.cql.updateByCustomerPayment, [...fields, order.customer_id, order.creation_date, long(p.order_id)]));
+    }
+    await Promise.all(writes);
+    return true;
+  }
+
+  async getFact(orderId: number): Promise<Fact | null> {
+    const row = (await this.read(`read of order ${orderId}`, this.cql.selectFact, [long(orderId)])).first();
+    return row ? toFact(row) : null;
+  }
+
+  /**
+   * Walks orders_by_customer newest first and returns the fact rows; an entry the fact row disagrees with
+   * (the order was re-sent with another customer or creation_date) is stale and skipped.
+   */
+  async ordersByCustomer(customerId: number, limit: number): Promise<Fact[]> {
+    const facts: Fact[] = [];
+    if (limit < 1) return facts;
+    for await (const rows of this.pages(`orders of customer ${customerId}`, this.cql.selectCustomerOrders, [long(customerId)], limit)) {
+      const found = await Promise.all(rows.map((r) => this.getFact(num(r.order_id))));
+      rows.forEach((r, i) => {
+        const fact = found[i];
+        if (fact && fact.customer_id === customerId && fact.creation_date === r.creation_date && facts.length < limit) facts.push(fact);
+      });
+      if (facts.length >= limit) break;
+    }
+    return facts;
+  }
+
+  // ---- dead letters
+
+  async putDeadLetters(records: DeadLetterInput[], nextRetryAt: string | null): Promise<void> {
+    await eachByKey(records, (r) => r.id, (r) => this.putDeadLetter(r, nextRetryAt));
+  }
+
+  /** Read-modify-write of one record (attempts and first_seen come from the stored one). */
+  private async putDeadLetter(input: DeadLetterInput, nextRetryAt: string | null): Promise<void> {
+    const previous = await this.getDeadLetter(input.id);
+    const retryAt = input.reason === "unmatched_order" ? nextRetryAt : null;
+    const now = new Date().toISOString();
+    const record: DeadLetterRecord = previous
+      ? {
+          ...previous,
+          reason: input.reason,
+          details: input.details,
+          original: input.original,
+          attempts: previous.attempts + 1,
+          last_seen: input.seen_at > previous.last_seen ? input.seen_at : previous.last_seen,
+          status: "pending",
+          // keep a schedule already running; a record that had none gets one if it is now retryable
+          next_retry_at: previous.next_retry_at ?? retryAt,
+          updated_at: now,
+        }
+      : {
+          id: input.id,
+          reason: input.reason,
+          details: input.details,
+          original: input.original,
+          topic: input.topic,
+          subscription: input.subscription,
+          message_id: input.message_id,
+          type: input.type,
+          business_key: input.business_key,
+          attempts: 1,
+          first_seen: input.seen_at,
+          last_seen: input.seen_at,
+          status: "pending",
+          next_retry_at: retryAt,
+          updated_at: now,
+        };
+    await this.writeDeadLetter(record, previous);
+  }
+
+  /**
+   * Writes a record, then its index rows in one logged batch (all or nothing across the index tables). The
+   * record goes alone: its `original` may be a whole oversize message, and Cassandra refuses multi-partition
+   * batches above batch_size_fail_threshold (50 KiB by default). Record first, so an index entry never points
+   * to a record that was not written; a failure in between rejects, and the caller's retry writes both.
+   */
+  private async writeDeadLetter(r: DeadLetterRecord, previous: DeadLetterRecord | null): Promise<void> {
+    const what = `write of dead letter ${r.id}`;
+    const day = dayOf(r.first_seen, r.id);
+    const details = r.details === undefined ? null : JSON.stringify(r.details);
+    await this.write(what, this.cql.insertDeadLetter, [r.id, r.reason, details, r.original, r.topic, r.subscription, r.message_id,
+      r.type, r.business_key, r.attempts, r.first_seen, r.last_seen, r.status, r.next_retry_at, r.updated_at]);
+    const index: { query: string; params: unknown[] }[] = [
+      { query: this.cql.insertDeadLetterByDay, params: [day, r.first_seen, r.id, r.reason, r.status, r.next_retry_at] },
+      { query: this.cql.insertDeadLetterDay, params: [DAYS_BUCKET, day] },
+    ];
+    const [was, now] = [previous ? dueKey(previous) : null, dueKey(r)];
+    // a delete and an insert of the same key in one batch share a timestamp, and the delete would win
+    if (previous && was && was !== now) index.push({ query: this.cql.deleteDue, params: [previous.reason, previous.next_retry_at, r.id] });
+    if (now) index.push({ query: this.cql.insertDue, params: [r.reason, r.next_retry_at, r.id] });
+    const options = { prepare: true, logged: true, isIdempotent: true, executionProfile: "write" };
+    await this.run(what, () => this.client.batch(index, options));
+  }
+
+  /**
+   * Pages are cut from the index rows of every day bucket, newest first; `total` needs them all, so a
+   * listing reads the small index rows of every record once and the full records of one page only.
+   */
+  async listDeadLetters(query: DeadLetterQuery): Promise<DeadLetterPage> {
+    const matching = (await this.indexRows()).filter(
+      (k) => (!query.status || k.status === query.status) && (!query.reason || k.reason === query.reason),
+    );
+    const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+    const start = cursor ? matching.findIndex((k) => isAfter(k, cursor)) : 0;
+    const page = start < 0 ? [] : matching.slice(start, start + query.limit);
+    const items = (await Promise.all(page.map((k) => this.getDeadLetter(k.id)))).filter((r) => r !== null);
+    const last = page.at(-1);
+    const more = start >= 0 && start + query.limit < matching.length;
+    return { items, total: matching.length, next: more && last ? encodeCursor(last) : null };
+  }
+
+  /** Index rows of all dead letters in listing order (day DESC, then the table's first_seen DESC, id DESC). */
+  private async indexRows(): Promise<IndexRow[]> {
+    const days = await this.readAll("list of dead-letter days", this.cql.selectDays, [DAYS_BUCKET]);
+    const perDay = await Promise.all(
+      days.map((d) => this.readAll(`list of dead letters of ${d.day}`, this.cql.selectDayKeys, [d.day])),
+    );
+    return perDay.flat().map((r) => ({ day: r.day, first_seen: r.first_seen, id: r.id, reason: r.reason, status: r.status }));
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetterRecord | null> {
+    const row = (await this.read(`read of dead letter ${id}`, this.cql.selectDeadLetter, [id])).first();
+    return row ? toDeadLetter(row) : null;
+  }
+
+  async updateDeadLetters(updates: DeadLetterUpdate[]): Promise<void> {
+    await eachByKey(updates, (u) => u.id, (u) => this.updateDeadLetter(u));
+  }
+
+  private async updateDeadLetter(u: DeadLetterUpdate): Promise<void> {
+    const previous = await this.getDeadLetter(u.id);
+    if (!previous) return;
+    const record: DeadLetterRecord = {
+      ...previous,
+      status: u.status ?? previous.status,
+      attempts: u.attempts ?? previous.attempts,
+      next_retry_at: u.next_retry_at === undefined ? previous.next_retry_at : u.next_retry_at,
+      last_seen: u.last_seen ?? previous.last_seen,
+      updated_at: new Date().toISOString(),
+    };
+    await this.writeDeadLetter(record, previous);
+  }
+
+  /**
+   * Reads dead_letters_due (oldest next_retry_at first) and confirms each entry against its record: an
+   * entry left behind by two concurrent writers of one record is skipped and deleted.
+   */
+  async dueDeadLetters(reason: DeadLetterReason, now: string, limit: number): Promise<DeadLetterRecord[]> {
+    const what = `due dead letters of ${reason}`;
+    const due: DeadLetterRecord[] = [];
+    if (limit < 1) return due;
+    for await (const rows of this.pages(what, this.cql.selectDue, [reason, now], limit)) {
+      const records = await Promise.all(rows.map((r) => this.getDeadLetter(r.id)));
+      for (const [i, row] of rows.entries()) {
+        const r = records[i];
+        const current = r && r.status === "pending" && r.reason === reason && r.next_retry_at === row.next_retry_at;
+        if (!current) await this.write(what, this.cql.deleteDue, [reason, row.next_retry_at, row.id]);
+        else if (due.length < limit) due.push(r);
+      }
+      if (due.length >= limit) break;
+    }
+    return due;
+  }
+
+  async deadLetterCounts(): Promise<Record<DeadLetterStatus, number>> {
+    const counts = Object.fromEntries(DEAD_LETTER_STATUSES.map((s) => [s, 0])) as Record<DeadLetterStatus, number>;
+    for (const k of await this.indexRows()) {
+      if (k.status in counts) counts[k.status as DeadLetterStatus]++;
+    }
+    return counts;
+  }
+
+  // ---- lifecycle
+
+  async ping(): Promise<void> {
+    await this.read("ping", "SELECT release_version FROM system.local", []);
+  }
+
+  /** Applies cassandra/schema.cql (CREATE ... IF NOT EXISTS); an existing keyspace keeps its replication. */
+  async migrate(): Promise<string[]> {
+    const lines: string[] = [];
+    for (const s of schemaStatements(this.options.keyspace, this.options.replication)) {
+      const options = { prepare: false, readTimeout: DDL_TIMEOUT_MS, executionProfile: "write" };
+      await withRetry(`migrate (${s.object})`, DDL_TIMEOUT_MS, () => this.client.execute(s.cql, [], options));
+      lines.push(`${s.object}: ok`);
+    }
+    return lines;
+  }
+
+  async checkSchema(): Promise<void> {
+    const keyspaces = await this.read("schema check", "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?", [this.options.keyspace]);
+    if (!keyspaces.first()) throw new SchemaMissingError(`keyspace ${this.options.keyspace} does not exist: ${SCHEMA_HINT}`);
+    const tables = await this.read("schema check", "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [this.options.keyspace]);
+    const present = new Set(tables.rows.map((r) => r.table_name as string));
+    const missing = SCHEMA_TABLES.find((t) => !present.has(t));
+    if (missing) throw new SchemaMissingError(`keyspace ${this.options.keyspace} has no table ${missing}: ${SCHEMA_HINT}`);
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.client.shutdown();
+    return this.closed;
+  }
+}
