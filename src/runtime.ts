@@ -30,8 +30,8 @@ export async function openBase(config: Readonly<Config>, log: Logger, options: {
   let transport: Transport | undefined;
   let store: Store | undefined;
   try {
-    transport = options.transport ?? (await createTransport(config, handle.db, log));
-    store = options.store ?? (await createStore(config, handle.db, log));
+    transport = options.transport ?? (await createTransport(config, handle, log));
+    store = options.store ?? (await createStore(config, handle, log));
     if (store.kind === "cassandra") {
       try {
         await store.checkSchema();
@@ -51,8 +51,8 @@ export async function openBase(config: Readonly<Config>, log: Logger, options: {
     transport,
     store,
     db: handle.db,
-    outbox: new Outbox(handle.db),
-    inbox: new Inbox(handle.db),
+    outbox: new Outbox(handle),
+    inbox: new Inbox(handle),
     counters: new Counters(handle.db),
     log,
     metrics: new Metrics(),

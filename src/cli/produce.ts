@@ -123,15 +123,15 @@ export async function produceFromFile(config: Readonly<Config>, options: Record<
   });
   const log = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2);
   const handle = await openDb(config.dataDir);
-  const transport = await createTransport(config, handle.db, log);
-  const outbox = new Outbox(handle.db);
+  const transport = await createTransport(config, handle, log);
+  const outbox = new Outbox(handle);
   const counters = new Counters(handle.db);
   try {
     const all = [...checked.messages, ...deadLetters.map((d) => deadLetterMessage(d, now))];
     let last = 0;
     handle.db.transaction((tx) => {
       outbox.add(all, tx);
-      last = outbox.lastSeq(tx);
+      last = outbox.lastSeq();
       counters.add("producer", { orders: checked.orders, payments: checked.payments, invalid: deadLetters.length, dead_lettered: deadLetters.length }, tx);
     }, { behavior: "immediate" });
     // Relay until our rows are confirmed; an interruption leaves them in the outbox for any ecom process.

@@ -9,8 +9,8 @@ import { createTransport } from "../transport/index.ts";
 async function withPorts<T>(config: Readonly<Config>, fn: (p: { transport: Awaited<ReturnType<typeof createTransport>>; store: Awaited<ReturnType<typeof createStore>> }) => Promise<T>): Promise<T> {
   const log = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2);
   const handle = await openDb(config.dataDir);
-  const transport = await createTransport(config, handle.db, log);
-  const store = await createStore(config, handle.db, log);
+  const transport = await createTransport(config, handle, log);
+  const store = await createStore(config, handle, log);
   try {
     return await fn({ transport, store });
   } finally {
@@ -42,7 +42,7 @@ export async function migrateCommand(config: Readonly<Config>): Promise<number> 
   try {
     console.log(`sqlite   ${handle.path}: migrations applied`);
     if (config.store === "cassandra") {
-      const store = await createStore(config, handle.db, log);
+      const store = await createStore(config, handle, log);
       try {
         for (const line of await store.migrate()) console.log(`cassandra ${line}`);
       } finally {

@@ -5,19 +5,23 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, topic TEXT NOT NULL, body TEXT NOT NULL,
     attributes TEXT, ordering_key TEXT, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    lease_until INTEGER NOT NULL DEFAULT 0, last_error TEXT);
-  CREATE INDEX IF NOT EXISTS outbox_lease ON outbox (lease_until, seq);
+    retry_at INTEGER NOT NULL DEFAULT 0, last_error TEXT);
   CREATE TABLE IF NOT EXISTS inbox (
-    consumer TEXT NOT NULL, key TEXT NOT NULL, processed_at INTEGER NOT NULL, PRIMARY KEY (consumer, key)) WITHOUT ROWID;
+    consumer TEXT NOT NULL, key TEXT NOT NULL, message_id TEXT, processed_at INTEGER NOT NULL, PRIMARY KEY (consumer, key)) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS inbox_processed_at ON inbox (processed_at);
   CREATE TABLE IF NOT EXISTS counters (
     scope TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, name)) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS producer_state (
     stream TEXT PRIMARY KEY, next_index INTEGER NOT NULL, orders INTEGER NOT NULL DEFAULT 0, payments INTEGER NOT NULL DEFAULT 0);
-  CREATE TABLE IF NOT EXISTS local_queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, message_id TEXT NOT NULL, body TEXT NOT NULL,
-    attributes TEXT, attempts INTEGER NOT NULL DEFAULT 0, visible_at INTEGER NOT NULL, enqueued_at INTEGER NOT NULL);
-  CREATE INDEX IF NOT EXISTS local_queue_claim ON local_queue (subscription, seq);
+  CREATE TABLE IF NOT EXISTS relay_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, until INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS local_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, body TEXT NOT NULL, attributes TEXT);
+  CREATE TABLE IF NOT EXISTS local_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, message_seq INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, visible_at INTEGER NOT NULL, dead_letter_source TEXT);
+  CREATE INDEX IF NOT EXISTS local_deliveries_claim ON local_deliveries (subscription, seq);
+  CREATE INDEX IF NOT EXISTS local_deliveries_message ON local_deliveries (message_seq);
   CREATE TABLE IF NOT EXISTS orders_payments_facts (
     order_id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, item TEXT NOT NULL, quantity INTEGER NOT NULL,
     price REAL NOT NULL, shipping_address TEXT NOT NULL, order_status TEXT NOT NULL, creation_date TEXT NOT NULL,

@@ -13,18 +13,18 @@ export const outbox = sqliteTable(
     orderingKey: text("ordering_key"),
     createdAt: integer("created_at").notNull(),
     attempts: integer("attempts").notNull().default(0),
-    leaseUntil: integer("lease_until").notNull().default(0),
+    retryAt: integer("retry_at").notNull().default(0),
     lastError: text("last_error"),
   },
-  (t) => [index("outbox_lease").on(t.leaseUntil, t.seq)],
 );
 
-/** Idempotent inbox: message ids (`m:`) and business keys (`k:`) a consumer has processed. */
+/** Idempotent inbox: per consumer, the business keys (or, without one, message ids) processed, with the message id. */
 export const inbox = sqliteTable(
   "inbox",
   {
     consumer: text("consumer").notNull(),
     key: text("key").notNull(),
+    messageId: text("message_id"),
     processedAt: integer("processed_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.consumer, t.key] }), index("inbox_processed_at").on(t.processedAt)],
@@ -49,20 +49,33 @@ export const producerState = sqliteTable("producer_state", {
   payments: integer("payments").notNull().default(0),
 });
 
-/** The local transport's durable queue: one row per message per subscription. */
-export const localQueue = sqliteTable(
-  "local_queue",
+/** Which process relays the outbox of this data dir now (one at a time; the lease expires if it dies). */
+export const relayLease = sqliteTable("relay_lease", {
+  id: integer("id").primaryKey(),
+  owner: text("owner").notNull(),
+  until: integer("until").notNull(),
+});
+
+/** The local transport: each published message once, with its body... */
+export const localMessages = sqliteTable("local_messages", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  messageId: text("message_id").notNull(),
+  body: text("body").notNull(),
+  attributes: text("attributes"),
+});
+
+/** ...and a small row per subscription that must receive it (claimed, acked, dead-lettered). */
+export const localDeliveries = sqliteTable(
+  "local_deliveries",
   {
     seq: integer("seq").primaryKey({ autoIncrement: true }),
     subscription: text("subscription").notNull(),
-    messageId: text("message_id").notNull(),
-    body: text("body").notNull(),
-    attributes: text("attributes"),
+    messageSeq: integer("message_seq").notNull(),
     attempts: integer("attempts").notNull().default(0),
     visibleAt: integer("visible_at").notNull(),
-    enqueuedAt: integer("enqueued_at").notNull(),
+    deadLetterSource: text("dead_letter_source"),
   },
-  (t) => [index("local_queue_claim").on(t.subscription, t.seq)],
+  (t) => [index("local_deliveries_claim").on(t.subscription, t.seq), index("local_deliveries_message").on(t.messageSeq)],
 );
 
 /** The embedded fact store: ecom_store.orders_payments_facts in SQLite. */
@@ -129,4 +142,4 @@ export const analyticsStatus = sqliteTable("analytics_status", {
   orders: integer("orders").notNull(),
 });
 
-export const schema = { outbox, inbox, counters, producerState, localQueue, facts, deadLetters, analyticsMinute, analyticsItems, analyticsStatus };
+export const schema = { outbox, inbox, counters, producerState, relayLease, localMessages, localDeliveries, facts, deadLetters, analyticsMinute, analyticsItems, analyticsStatus };

@@ -1,6 +1,6 @@
-// The idempotent inbox: what each consumer already processed, by message id and by business key.
-import { and, eq, inArray, lt, sql } from "drizzle-orm";
-import type { Db } from "../db/open.ts";
+// The idempotent inbox: what each consumer already processed, keyed by business key, holding the message id.
+import { eq, lt, sql } from "drizzle-orm";
+import type { Db, DbHandle } from "../db/open.ts";
 import { counters, inbox } from "../db/schema.ts";
 
 export interface InboxItem {
@@ -10,46 +10,51 @@ export interface InboxItem {
   businessKey: string | null;
 }
 
-const keysOf = (item: InboxItem) => [item.messageId ? `m:${item.messageId}` : null, item.businessKey ? `k:${item.businessKey}` : null].filter((k): k is string => k !== null);
+/**
+ * The dedupe key: `k:<business key>` when there is one (a retrying producer's copy under a new message id is
+ * caught too), else `m:<message id>`. Every valid order and payment has a business key.
+ */
+const keyOf = (item: InboxItem): string | null => (item.businessKey ? `k:${item.businessKey}` : item.messageId ? `m:${item.messageId}` : null);
 
 /**
- * Guarantees: `seen` is true for an item whose message id or business key was recorded by this consumer within
- * the retention window; `record` is atomic with the caller's transaction and reports which items are new.
+ * Guarantees: `seen` is true for an item whose key this consumer recorded within the retention window;
+ * `record` is atomic with the caller's transaction and reports which items are new.
+ * Batches go to SQLite as one JSON parameter (json_each): one statement per batch, not per message.
  */
 export class Inbox {
+  private readonly db: Db;
+
   constructor(
-    private readonly db: Db,
+    private readonly handle: DbHandle,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.db = handle.db;
+  }
 
   /** One boolean per item: already processed by `consumer`. */
   seen(consumer: string, items: InboxItem[]): boolean[] {
-    const all = items.flatMap(keysOf);
-    const found = new Set<string>();
-    for (let i = 0; i < all.length; i += 500) {
-      const rows = this.db
-        .select({ key: inbox.key })
-        .from(inbox)
-        .where(and(eq(inbox.consumer, consumer), inArray(inbox.key, all.slice(i, i + 500))))
-        .all();
-      for (const r of rows) found.add(r.key);
-    }
-    return items.map((item) => keysOf(item).some((k) => found.has(k)));
+    const keys = items.map(keyOf);
+    const wanted = keys.filter((k): k is string => k !== null);
+    if (wanted.length === 0) return items.map(() => false);
+    const rows = this.db.all<{ key: string }>(
+      // CROSS JOIN fixes the loop order: per batch key a primary-key lookup, never a scan of the inbox.
+      sql`SELECT i.key AS key FROM json_each(${JSON.stringify(wanted)}) j CROSS JOIN inbox i ON i.consumer = ${consumer} AND i.key = j.value`,
+    );
+    const found = new Set(rows.map((r) => r.key));
+    return keys.map((k) => k !== null && found.has(k));
   }
 
   /**
-   * Records items as processed; returns one boolean per item: true when it was new (neither its id nor its key
-   * was there). Call inside the transaction that makes the effect's bookkeeping durable.
+   * Records items as processed; returns one boolean per item: true when its key was not there yet.
+   * Call inside the transaction that makes the effect's bookkeeping durable.
    */
   record(consumer: string, items: InboxItem[], tx: Db = this.db): boolean[] {
+    void tx; // statements run on the same connection, inside the caller's transaction
+    const insert = this.handle.prepare("INSERT INTO inbox (consumer, key, message_id, processed_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
     const at = this.now();
     return items.map((item) => {
-      let fresh = true;
-      for (const key of keysOf(item)) {
-        const res = tx.insert(inbox).values({ consumer, key, processedAt: at }).onConflictDoNothing().run() as unknown as { changes: number };
-        if (res.changes === 0) fresh = false;
-      }
-      return fresh;
+      const key = keyOf(item);
+      return key !== null && insert.run(consumer, key, item.messageId, at).changes > 0;
     });
   }
 
@@ -65,13 +70,12 @@ export class Counters {
   constructor(private readonly db: Db) {}
 
   add(scope: string, deltas: Record<string, number>, tx: Db = this.db): void {
-    for (const [name, delta] of Object.entries(deltas)) {
-      if (!delta) continue;
-      tx.insert(counters)
-        .values({ scope, name, value: delta })
-        .onConflictDoUpdate({ target: [counters.scope, counters.name], set: { value: sql`${counters.value} + ${delta}` } })
-        .run();
-    }
+    const rows = Object.entries(deltas).filter(([, d]) => d);
+    if (rows.length === 0) return;
+    tx.run(
+      sql`INSERT INTO counters (scope, name, value) SELECT ${scope}, value->>0, value->>1 FROM json_each(${JSON.stringify(rows)}) WHERE true
+          ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value`,
+    );
   }
 
   get(scope: string): Record<string, number> {

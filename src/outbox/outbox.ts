@@ -1,7 +1,8 @@
 // The transactional outbox: rows written with the writer's own bookkeeping, relayed at least once.
-import { and, asc, eq, gte, inArray, lte, sql } from "drizzle-orm";
-import type { Db } from "../db/open.ts";
-import { counters, outbox } from "../db/schema.ts";
+import { randomUUID } from "node:crypto";
+import { and, eq, sql } from "drizzle-orm";
+import type { Db, DbHandle } from "../db/open.ts";
+import { counters } from "../db/schema.ts";
 import type { OutgoingMessage, TopicName } from "../transport/types.ts";
 
 export interface OutboxRow extends OutgoingMessage {
@@ -9,39 +10,37 @@ export interface OutboxRow extends OutgoingMessage {
   attempts: number;
 }
 
+const INSERT = "INSERT INTO outbox (id, topic, body, attributes, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+const SELECT_DUE = "SELECT seq, id, topic, body, attributes, ordering_key, attempts FROM outbox WHERE retry_at <= ? ORDER BY seq LIMIT ?";
+const DELETE = "DELETE FROM outbox WHERE seq = ?";
+const TAKE_LEASE = `INSERT INTO relay_lease (id, owner, until) VALUES (1, ?1, ?2)
+  ON CONFLICT (id) DO UPDATE SET owner = ?1, until = ?2 WHERE relay_lease.owner = ?1 OR relay_lease.until < ?3`;
+
 /**
  * Guarantees:
  * - `add` inside the caller's transaction makes the messages exactly as durable as the caller's own writes.
- * - Rows are claimed in `seq` order under a lease, so processes sharing the data dir relay disjoint rows;
- *   a lease that expires (its process died) makes the rows claimable again: delivery is at least once.
+ * - One process at a time relays a data dir's outbox (a lease row it renews; if that process dies, the lease
+ *   expires and another takes over), in `seq` order. Delivery is at least once: a relay that dies between
+ *   publish and delete leaves rows that are published again.
  * - "sent" means the transport confirmed the message; only then is the row deleted (and `sent` counted).
  */
 export class Outbox {
   private readonly listeners = new Set<() => void>();
+  private readonly owner = randomUUID();
+  private leaseUntil = 0;
 
   constructor(
-    private readonly db: Db,
+    private readonly handle: DbHandle,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Appends messages. Pass the transaction handle to make them atomic with other writes. */
-  add(messages: OutgoingMessage[], tx: Db = this.db): void {
+  /** Appends messages. Pass the transaction handle to make them atomic with other writes (same connection). */
+  add(messages: OutgoingMessage[], tx: Db = this.handle.db): void {
     if (messages.length === 0) return;
-    const createdAt = this.now();
-    for (let i = 0; i < messages.length; i += 500) {
-      tx.insert(outbox)
-        .values(
-          messages.slice(i, i + 500).map((m) => ({
-            id: m.id,
-            topic: m.topic,
-            body: m.body,
-            attributes: m.attributes ? JSON.stringify(m.attributes) : null,
-            orderingKey: m.orderingKey ?? null,
-            createdAt,
-          })),
-        )
-        .run();
-    }
+    void tx;
+    const insert = this.handle.prepare(INSERT);
+    const at = this.now();
+    for (const m of messages) insert.run(m.id, m.topic, m.body, m.attributes ? JSON.stringify(m.attributes) : null, m.orderingKey ?? null, at);
   }
 
   /** Wakes relays of this process after a commit (other processes find rows by polling). */
@@ -54,44 +53,42 @@ export class Outbox {
     return () => this.listeners.delete(listener);
   }
 
-  /** Leases up to `limit` unsent rows whose lease has expired, oldest first. */
-  claim(limit: number, leaseMs: number): OutboxRow[] {
+  /** Takes or renews the relay lease; false while another live process holds it. */
+  lease(leaseMs: number): boolean {
     const now = this.now();
-    const rows = this.db.transaction((tx) => {
-      const picked = tx
-        .select({ seq: outbox.seq })
-        .from(outbox)
-        .where(lte(outbox.leaseUntil, now))
-        .orderBy(asc(outbox.seq))
-        .limit(limit)
-        .all()
-        .map((r) => r.seq);
-      if (picked.length === 0) return [];
-      return tx
-        .update(outbox)
-        .set({ leaseUntil: now + leaseMs, attempts: sql`${outbox.attempts} + 1` })
-        .where(inArray(outbox.seq, picked))
-        .returning()
-        .all();
-    }, { behavior: "immediate" });
-    return rows
-      .sort((a, b) => a.seq - b.seq)
-      .map((r) => ({
-        seq: r.seq,
-        id: r.id,
-        topic: r.topic as TopicName,
-        body: r.body,
-        attributes: r.attributes ? (JSON.parse(r.attributes) as Record<string, string>) : undefined,
-        orderingKey: r.orderingKey ?? undefined,
-        attempts: r.attempts,
-      }));
+    if (this.leaseUntil - now > leaseMs / 2) return true;
+    const res = this.handle.prepare(TAKE_LEASE).run(this.owner, now + leaseMs, now);
+    this.leaseUntil = res.changes > 0 ? now + leaseMs : 0;
+    return res.changes > 0;
+  }
+
+  /** Gives the lease up (clean shutdown) so another process can relay at once. */
+  releaseLease(): void {
+    this.handle.prepare("DELETE FROM relay_lease WHERE owner = ?").run(this.owner);
+    this.leaseUntil = 0;
+  }
+
+  /** Up to `limit` unsent rows due now, oldest first; empty when another process holds the relay lease. */
+  claim(limit: number, leaseMs: number): OutboxRow[] {
+    if (!this.lease(leaseMs)) return [];
+    const rows = this.handle.prepare(SELECT_DUE).all<{ seq: number; id: string; topic: string; body: string; attributes: string | null; ordering_key: string | null; attempts: number }>(this.now(), limit);
+    return rows.map((r) => ({
+      seq: r.seq,
+      id: r.id,
+      topic: r.topic as TopicName,
+      body: r.body,
+      attributes: r.attributes ? (JSON.parse(r.attributes) as Record<string, string>) : undefined,
+      orderingKey: r.ordering_key ?? undefined,
+      attempts: r.attempts,
+    }));
   }
 
   /** The transport confirmed these rows: delete them and count them as sent. */
   markSent(seqs: number[]): void {
     if (seqs.length === 0) return;
-    this.db.transaction((tx) => {
-      for (let i = 0; i < seqs.length; i += 500) tx.delete(outbox).where(inArray(outbox.seq, seqs.slice(i, i + 500))).run();
+    const del = this.handle.prepare(DELETE);
+    this.handle.db.transaction((tx) => {
+      for (const seq of seqs) del.run(seq);
       tx.insert(counters)
         .values({ scope: "outbox", name: "sent", value: seqs.length })
         .onConflictDoUpdate({ target: [counters.scope, counters.name], set: { value: sql`${counters.value} + ${seqs.length}` } })
@@ -99,28 +96,28 @@ export class Outbox {
     }, { behavior: "immediate" });
   }
 
-  /** Publishing failed: make the rows claimable again after `retryInMs`. */
+  /** Publishing failed: retry these rows after `retryInMs`. */
   release(seqs: number[], retryInMs: number, error: string): void {
-    if (seqs.length === 0) return;
+    const update = this.handle.prepare("UPDATE outbox SET retry_at = ?, attempts = attempts + 1, last_error = ? WHERE seq = ?");
     const at = this.now() + retryInMs;
-    for (let i = 0; i < seqs.length; i += 500) {
-      this.db.update(outbox).set({ leaseUntil: at, lastError: error.slice(0, 500) }).where(inArray(outbox.seq, seqs.slice(i, i + 500))).run();
-    }
+    this.handle.db.transaction(() => {
+      for (const seq of seqs) update.run(at, error.slice(0, 500), seq);
+    });
   }
 
   /** How many rows with seq in [first, last] are still waiting to be confirmed. */
   pendingBetween(first: number, last: number): number {
-    return this.db.select({ n: sql<number>`count(*)` }).from(outbox).where(and(gte(outbox.seq, first), lte(outbox.seq, last))).get()!.n;
+    return this.handle.prepare("SELECT count(*) AS n FROM outbox WHERE seq BETWEEN ? AND ?").get<{ n: number }>(first, last)!.n;
   }
 
   /** The newest seq (call inside the writer's transaction right after `add` to learn the range it wrote). */
-  lastSeq(tx: Db = this.db): number {
-    return tx.select({ n: sql<number>`coalesce(max(seq), 0)` }).from(outbox).get()!.n;
+  lastSeq(): number {
+    return this.handle.prepare("SELECT coalesce(max(seq), 0) AS n FROM outbox").get<{ n: number }>()!.n;
   }
 
   stats(): { pending: number; sent: number } {
-    const pending = this.db.select({ n: sql<number>`count(*)` }).from(outbox).get()!.n;
-    const sent = this.db
+    const pending = this.handle.prepare("SELECT count(*) AS n FROM outbox").get<{ n: number }>()!.n;
+    const sent = this.handle.db
       .select({ value: counters.value })
       .from(counters)
       .where(and(eq(counters.scope, "outbox"), eq(counters.name, "sent")))

@@ -65,7 +65,7 @@ export class Relay {
   }
 
   private async run(): Promise<void> {
-    const leaseMs = this.options.leaseMs ?? 15_000;
+    const leaseMs = this.options.leaseMs ?? 5_000;
     const pollMs = this.options.pollMs ?? 100;
     while (this.running) {
       this.pending = false;
@@ -97,8 +97,9 @@ export class Relay {
     await this.loop;
     const deadline = Date.now() + deadlineMs;
     while (Date.now() < deadline) {
-      const { claimed, sent } = await drainOnce(this.outbox, this.transport, this.options.batchSize, 15_000, this.log).catch(() => ({ claimed: 0, sent: 0 }));
+      const { claimed, sent } = await drainOnce(this.outbox, this.transport, this.options.batchSize, this.options.leaseMs ?? 5_000, this.log).catch(() => ({ claimed: 0, sent: 0 }));
       if (claimed === 0 || sent < claimed) break;
     }
+    this.outbox.releaseLease();
   }
 }

@@ -1,6 +1,6 @@
 // Picks the store named by the config; the Cassandra driver loads only when chosen.
 import type { Config } from "../config/types.ts";
-import type { Db } from "../db/open.ts";
+import type { DbHandle } from "../db/open.ts";
 import type { Logger } from "../log.ts";
 import { createSqliteStore } from "./sqlite.ts";
 import type { Store } from "./types.ts";
@@ -8,8 +8,8 @@ import type { Store } from "./types.ts";
 export * from "./types.ts";
 export { createSqliteStore, factTotals } from "./sqlite.ts";
 
-export async function createStore(config: Readonly<Config>, db: Db, logger: Logger): Promise<Store> {
-  if (config.store === "sqlite") return createSqliteStore(db);
+export async function createStore(config: Readonly<Config>, handle: DbHandle, logger: Logger): Promise<Store> {
+  if (config.store === "sqlite") return createSqliteStore(handle);
   const { createCassandraStore } = await import("./cassandra.ts");
   return createCassandraStore(config.cassandra, { logger });
 }

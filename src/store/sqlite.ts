@@ -1,6 +1,6 @@
 // The embedded store: facts and dead-letter records in the data dir's SQLite database.
 import { and, asc, count, desc, eq, inArray, isNotNull, lte, or, lt, sql, type SQL } from "drizzle-orm";
-import type { Db } from "../db/open.ts";
+import type { Db, DbHandle } from "../db/open.ts";
 import { deadLetters, facts } from "../db/schema.ts";
 import {
   DEAD_LETTER_STATUSES,
@@ -71,66 +71,37 @@ function guard<T>(what: string, fn: () => T): Promise<T> {
   }
 }
 
-export function createSqliteStore(db: Db, now: () => Date = () => new Date()): Store {
+const UPSERT_ORDER = `INSERT INTO orders_payments_facts (order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id, item = excluded.item, quantity = excluded.quantity,
+    price = excluded.price, shipping_address = excluded.shipping_address, order_status = excluded.order_status,
+    creation_date = excluded.creation_date`;
+const APPLY_PAYMENT = `UPDATE orders_payments_facts SET payment_id = ?, payment_method = ?, card_last_four = ?, payment_status = ?,
+  payment_datetime = ? WHERE order_id = ?`;
+
+export function createSqliteStore(handle: DbHandle, now: () => Date = () => new Date()): Store {
+  const { db } = handle;
   return {
     kind: "sqlite",
 
     upsertOrders: (orders: Order[]) =>
       guard("upsertOrders", () => {
         if (orders.length === 0) return;
-        db.transaction((tx) => {
-          for (let i = 0; i < orders.length; i += 500) {
-            tx.insert(facts)
-              .values(
-                orders.slice(i, i + 500).map((o) => ({
-                  orderId: o.order_id,
-                  customerId: o.customer_id,
-                  item: o.item,
-                  quantity: o.quantity,
-                  price: o.price,
-                  shippingAddress: o.shipping_address,
-                  orderStatus: o.order_status,
-                  creationDate: o.creation_date,
-                })),
-              )
-              .onConflictDoUpdate({
-                target: facts.orderId,
-                set: {
-                  customerId: sql`excluded.customer_id`,
-                  item: sql`excluded.item`,
-                  quantity: sql`excluded.quantity`,
-                  price: sql`excluded.price`,
-                  shippingAddress: sql`excluded.shipping_address`,
-                  orderStatus: sql`excluded.order_status`,
-                  creationDate: sql`excluded.creation_date`,
-                },
-              })
-              .run();
-          }
+        // Order columns only: payment columns set earlier stay as they are.
+        const upsert = handle.prepare(UPSERT_ORDER);
+        db.transaction(() => {
+          for (const o of orders) upsert.run(o.order_id, o.customer_id, o.item, o.quantity, o.price, o.shipping_address, o.order_status, o.creation_date);
         }, { behavior: "immediate" });
       }),
 
     applyPayments: (payments: Payment[]) =>
-      guard("applyPayments", () =>
-        db.transaction(
-          (tx) =>
-            payments.map((p) => {
-              const res = tx
-                .update(facts)
-                .set({
-                  paymentId: p.payment_id,
-                  paymentMethod: p.payment_method,
-                  cardLastFour: p.card_last_four,
-                  paymentStatus: p.payment_status,
-                  paymentDatetime: p.payment_datetime,
-                })
-                .where(eq(facts.orderId, p.order_id))
-                .run() as unknown as { changes: number };
-              return res.changes > 0;
-            }),
+      guard("applyPayments", () => {
+        const apply = handle.prepare(APPLY_PAYMENT);
+        return db.transaction(
+          () => payments.map((p) => apply.run(p.payment_id, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime, p.order_id).changes > 0),
           { behavior: "immediate" },
-        ),
-      ),
+        );
+      }),
 
     getFact: (orderId: number) =>
       guard("getFact", () => {

@@ -1,7 +1,6 @@
 // The embedded transport: a durable SQLite queue in the data dir, shared by every ecom process using it.
-import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
-import type { Db } from "../db/open.ts";
-import { localQueue } from "../db/schema.ts";
+import { sql } from "drizzle-orm";
+import type { DbHandle } from "../db/open.ts";
 import type { Logger } from "../log.ts";
 import {
   TOPIC_OF_SUBSCRIPTION,
@@ -29,14 +28,33 @@ export interface LocalTransportOptions {
   logger?: Logger;
 }
 
-const DEAD_LETTER_SOURCE = "dead_letter_source";
+const SQL = {
+  insertMessage: "INSERT INTO local_messages (message_id, body, attributes) VALUES (?, ?, ?)",
+  insertDelivery: "INSERT INTO local_deliveries (subscription, message_seq, visible_at, dead_letter_source) VALUES (?, ?, ?, ?)",
+  claim: `UPDATE local_deliveries SET visible_at = ?1, attempts = attempts + 1
+    WHERE seq IN (SELECT seq FROM local_deliveries WHERE subscription = ?2 AND visible_at <= ?3 ORDER BY seq LIMIT ?4)
+    RETURNING seq, message_seq, attempts, dead_letter_source`,
+  message: "SELECT message_id, body, attributes FROM local_messages WHERE seq = ?",
+  ack: "DELETE FROM local_deliveries WHERE seq = ?",
+  retry: "UPDATE local_deliveries SET visible_at = ? WHERE seq = ?",
+  extend: "UPDATE local_deliveries SET visible_at = ? WHERE seq = ?",
+  toDlq: "UPDATE local_deliveries SET subscription = 'dlq', dead_letter_source = ?, attempts = 0, visible_at = ? WHERE seq = ?",
+  // Messages below the oldest one still referenced are done: drop their bodies.
+  gc: `DELETE FROM local_messages WHERE seq < coalesce((SELECT min(message_seq) FROM local_deliveries), (SELECT max(seq) + 1 FROM local_messages))`,
+};
 
 interface Claimed {
   seq: number;
   delivery: Delivery;
 }
 
-export function createLocalTransport(db: Db, options: LocalTransportOptions): Transport {
+/**
+ * A message is stored once (`local_messages`) with one small delivery row per subscription of its topic
+ * (`local_deliveries`): claiming, acking and redelivering touch only those. Claims set a visibility timeout;
+ * a process that dies leaves its claims to expire and be redelivered. After max attempts the delivery is moved
+ * to the dlq subscription with its source. Every statement is prepared once and bound per row.
+ */
+export function createLocalTransport(handle: DbHandle, options: LocalTransportOptions): Transport {
   const now = options.now ?? Date.now;
   const pollMs = options.pollMs ?? 50;
   const fanout = new Map<TopicName, string[]>();
@@ -45,6 +63,8 @@ export function createLocalTransport(db: Db, options: LocalTransportOptions): Tr
   const waiters = new Map<string, Set<() => void>>();
   const subscribers = new Set<Subscriber>();
   let closed = false;
+  let ackedSinceGc = 0;
+  const { db } = handle;
 
   const wakeAll = (subscription: string) => {
     for (const wake of waiters.get(subscription) ?? []) wake();
@@ -53,100 +73,86 @@ export function createLocalTransport(db: Db, options: LocalTransportOptions): Tr
   function publish(messages: OutgoingMessage[]): Promise<PublishResult> {
     if (closed) return Promise.resolve({ failed: messages.map((m) => ({ id: m.id, error: new TransportError("local transport is closed", true) })) });
     const at = now();
-    const rows = messages.flatMap((m) =>
-      (fanout.get(m.topic) ?? []).map((subscription) => ({
-        subscription,
-        messageId: m.id,
-        body: m.body,
-        attributes: m.attributes ? JSON.stringify(m.attributes) : null,
-        visibleAt: at,
-        enqueuedAt: at,
-      })),
-    );
+    const woken = new Set<string>();
     try {
-      db.transaction((tx) => {
-        for (let i = 0; i < rows.length; i += 500) tx.insert(localQueue).values(rows.slice(i, i + 500)).run();
+      const insertMessage = handle.prepare(SQL.insertMessage);
+      const insertDelivery = handle.prepare(SQL.insertDelivery);
+      db.transaction(() => {
+        for (const m of messages) {
+          const subs = fanout.get(m.topic) ?? [];
+          if (subs.length === 0) continue; // like SNS with no subscriptions: accepted, delivered to no one
+          const { lastInsertRowid } = insertMessage.run(m.id, m.body, m.attributes ? JSON.stringify(m.attributes) : null) as { lastInsertRowid: number | bigint; changes: number };
+          for (const s of subs) {
+            insertDelivery.run(s, Number(lastInsertRowid), at, null);
+            woken.add(s);
+          }
+        }
       }, { behavior: "immediate" });
     } catch (error) {
       const err = new TransportError(`local queue write failed: ${(error as Error).message}`, true, { cause: error, messageIds: messages.map((m) => m.id) });
       return Promise.resolve({ failed: messages.map((m) => ({ id: m.id, error: err })) });
     }
-    for (const sub of new Set(rows.map((r) => r.subscription))) wakeAll(sub);
+    for (const s of woken) wakeAll(s);
     return Promise.resolve({ failed: [] });
   }
 
-  /** Claims visible messages; those past max attempts move to the dlq subscription in the same transaction. */
+  /** Claims visible deliveries; those past max attempts move to the dlq subscription in the same transaction. */
   function claim(subscription: SubscriptionName, limit: number): Claimed[] {
     const at = now();
-    const { claimed, movedToDlq } = db.transaction((tx) => {
-      const seqs = tx
-        .select({ seq: localQueue.seq })
-        .from(localQueue)
-        .where(and(eq(localQueue.subscription, subscription), lte(localQueue.visibleAt, at)))
-        .orderBy(asc(localQueue.seq))
-        .limit(limit)
-        .all()
-        .map((r) => r.seq);
-      if (seqs.length === 0) return { claimed: [], movedToDlq: 0 };
-      const rows = tx
-        .update(localQueue)
-        .set({ visibleAt: at + options.visibilityTimeoutMs, attempts: sql`${localQueue.attempts} + 1` })
-        .where(inArray(localQueue.seq, seqs))
-        .returning()
-        .all();
-      const exhausted = subscription === "dlq" ? [] : rows.filter((r) => r.attempts > options.maxAttempts);
-      if (exhausted.length) {
-        tx.insert(localQueue)
-          .values(
-            exhausted.map((r) => ({
-              subscription: "dlq",
-              messageId: r.messageId,
-              body: r.body,
-              attributes: JSON.stringify({ ...(r.attributes ? JSON.parse(r.attributes) : {}), [DEAD_LETTER_SOURCE]: subscription }),
-              visibleAt: at,
-              enqueuedAt: at,
-            })),
-          )
-          .run();
-        tx.delete(localQueue).where(inArray(localQueue.seq, exhausted.map((r) => r.seq))).run();
+    let moved = 0;
+    const claimed = db.transaction(() => {
+      const rows = handle
+        .prepare(SQL.claim)
+        .all<{ seq: number; message_seq: number; attempts: number; dead_letter_source: string | null }>(at + options.visibilityTimeoutMs, subscription, at, limit);
+      const out: Claimed[] = [];
+      const message = handle.prepare(SQL.message);
+      rows.sort((a, b) => a.seq - b.seq);
+      for (const r of rows) {
+        if (subscription !== "dlq" && r.attempts > options.maxAttempts) {
+          handle.prepare(SQL.toDlq).run(subscription, at, r.seq);
+          moved++;
+          continue;
+        }
+        const m = message.get<{ message_id: string; body: string; attributes: string | null }>(r.message_seq);
+        if (!m) continue;
+        const delivery: Delivery = { messageId: m.message_id, body: m.body, attributes: m.attributes ? JSON.parse(m.attributes) : {}, attempt: r.attempts };
+        if (subscription === "dlq" && r.dead_letter_source) delivery.deadLetterSource = r.dead_letter_source as SubscriptionName;
+        out.push({ seq: r.seq, delivery });
       }
-      const gone = new Set(exhausted.map((r) => r.seq));
-      return { claimed: rows.filter((r) => !gone.has(r.seq)).sort((a, b) => a.seq - b.seq), movedToDlq: exhausted.length };
+      return out;
     }, { behavior: "immediate" });
-    if (movedToDlq) {
-      options.logger?.warn({ subscription, moved: movedToDlq }, "messages exceeded max attempts; moved to dlq");
+    if (moved) {
+      options.logger?.warn({ subscription, moved }, "messages exceeded max attempts; moved to dlq");
       wakeAll("dlq");
     }
-    return claimed.map((r) => {
-      const attributes = r.attributes ? (JSON.parse(r.attributes) as Record<string, string>) : {};
-      const source = attributes[DEAD_LETTER_SOURCE] as SubscriptionName | undefined;
-      const delivery: Delivery = { messageId: r.messageId, body: r.body, attributes, attempt: r.attempts };
-      if (subscription === "dlq" && source) delivery.deadLetterSource = source;
-      return { seq: r.seq, delivery };
-    });
+    return claimed;
   }
 
   function settle(batch: Claimed[], outcomes: { kind: string; delayMs?: number }[]): void {
-    const acked: number[] = [];
-    const retried: { seq: number; at: number }[] = [];
     const at = now();
-    batch.forEach((c, i) => {
-      const o = outcomes[i];
-      if (o?.kind === "ack") acked.push(c.seq);
-      else retried.push({ seq: c.seq, at: at + (o?.delayMs ?? 0) });
-    });
-    db.transaction((tx) => {
-      for (let i = 0; i < acked.length; i += 500) tx.delete(localQueue).where(inArray(localQueue.seq, acked.slice(i, i + 500))).run();
-      for (const r of retried) tx.update(localQueue).set({ visibleAt: r.at }).where(eq(localQueue.seq, r.seq)).run();
+    const ack = handle.prepare(SQL.ack);
+    const retry = handle.prepare(SQL.retry);
+    db.transaction(() => {
+      batch.forEach((c, i) => {
+        const o = outcomes[i];
+        if (o?.kind === "ack") ack.run(c.seq);
+        else retry.run(at + (o?.delayMs ?? 0), c.seq);
+      });
     }, { behavior: "immediate" });
+    ackedSinceGc += batch.length;
+    if (ackedSinceGc >= 5000) {
+      ackedSinceGc = 0;
+      handle.prepare(SQL.gc).run();
+    }
   }
 
-  /** Keeps the claimed rows invisible while the handler runs. */
+  /** Keeps the claimed deliveries invisible while the handler runs. */
   function extend(batch: Claimed[]): void {
-    const seqs = batch.map((c) => c.seq);
-    for (let i = 0; i < seqs.length; i += 500) {
-      db.update(localQueue).set({ visibleAt: now() + options.visibilityTimeoutMs }).where(inArray(localQueue.seq, seqs.slice(i, i + 500))).run();
-    }
+    const update = handle.prepare(SQL.extend);
+    const until = now() + options.visibilityTimeoutMs;
+    db.transaction(() => {
+      for (const c of batch) update.run(until, c.seq);
+    });
   }
 
   function subscribe(subscription: SubscriptionName, handler: BatchHandler, opts: SubscribeOptions): Subscriber {
@@ -198,13 +204,12 @@ export function createLocalTransport(db: Db, options: LocalTransportOptions): Tr
         try {
           settle(batch, outcomes);
         } catch (error) {
-          // The rows stay claimed and come back after the visibility timeout: at-least-once holds.
+          // The deliveries stay claimed and come back after the visibility timeout: at-least-once holds.
           options.logger?.error({ err: error, subscription }, "local queue ack failed");
         }
       }
     };
-    const workers = Array.from({ length: opts.concurrency ?? 1 }, worker);
-    const done = Promise.all(workers);
+    const done = Promise.all(Array.from({ length: opts.concurrency ?? 1 }, worker));
     const subscriber: Subscriber = {
       subscription,
       async close() {
@@ -224,13 +229,16 @@ export function createLocalTransport(db: Db, options: LocalTransportOptions): Tr
     publish,
     subscribe,
     async ping() {
-      db.get(sql`SELECT 1`);
+      handle.prepare("SELECT 1").get();
     },
     async provision(): Promise<ProvisionStep[]> {
       return [...fanout.entries()].map(([topic, subs]) => ({ resource: `local topic ${topic} -> ${subs.join(", ") || "(no subscribers)"}`, action: "exists" as const }));
     },
     async teardown(): Promise<ProvisionStep[]> {
-      db.delete(localQueue).run();
+      db.transaction((tx) => {
+        tx.run(sql`DELETE FROM local_deliveries`);
+        tx.run(sql`DELETE FROM local_messages`);
+      });
       return [{ resource: "local queue", action: "deleted" }];
     },
     async close() {
@@ -240,8 +248,8 @@ export function createLocalTransport(db: Db, options: LocalTransportOptions): Tr
   };
 }
 
-/** Messages waiting per subscription (for /status and tests). */
-export function localQueueDepth(db: Db): Record<string, number> {
-  const rows = db.select({ subscription: localQueue.subscription, n: sql<number>`count(*)` }).from(localQueue).groupBy(localQueue.subscription).all();
+/** Deliveries waiting per subscription (for /status and tests). */
+export function localQueueDepth(handle: DbHandle): Record<string, number> {
+  const rows = handle.prepare("SELECT subscription, count(*) AS n FROM local_deliveries GROUP BY subscription").all<{ subscription: string; n: number }>();
   return Object.fromEntries(rows.map((r) => [r.subscription, r.n]));
 }

@@ -1,0 +1,69 @@
+// Runs the pipeline in this process on a fresh data dir and measures it end to end.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { loadConfig } from "../src/config/load.ts";
+import type { Config } from "../src/config/types.ts";
+import { openBase, startPipeline } from "../src/runtime.ts";
+
+export interface PipelineResult {
+  orders: number;
+  payments: number;
+  seconds: number;
+  ordersPerSec: number;
+  paymentsPerSec: number;
+  messagesPerSec: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  peakRssMb: number;
+}
+
+/** Settings for a bench run: the caller's flags plus the run's own data dir and caps. */
+export function benchConfig(flags: Record<string, unknown>, n: number, dataDir: string): Readonly<Config> {
+  return loadConfig({
+    flags: { "log-level": "info", rate: "0", "unmatched-ratio": "0", "duplicate-ratio": "0", ...flags, orders: String(n), payments: String(n), "data-dir": dataDir, port: "0" },
+    env: process.env,
+  });
+}
+
+export async function runPipeline(flags: Record<string, unknown>, n: number, prepare?: (config: Readonly<Config>) => Promise<void>): Promise<PipelineResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), "ecom-bench-"));
+  const config = benchConfig(flags, n, dataDir);
+  await prepare?.(config);
+  // Real JSON log lines (one per analytics order), written to /dev/null so the terminal stays readable.
+  const log = pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: false }));
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
+  const base = await openBase(config, log);
+  const started = performance.now();
+  const pipeline = await startPipeline(base);
+  const { counters } = base.ctx;
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const o = counters.get("order").processed ?? 0;
+    const p = (counters.get("payment").matched ?? 0) + (counters.get("dlq").reconciled ?? 0);
+    const a = counters.get("analytics").processed ?? 0;
+    if (o >= n && p >= n && a >= n) break;
+    if (Date.now() > deadline) throw new Error(`bench did not finish: orders ${o}, payments ${p}, analytics ${a} of ${n}`);
+    await Bun.sleep(5);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const { metrics } = base.ctx;
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  const result: PipelineResult = {
+    orders: n,
+    payments: n,
+    seconds,
+    ordersPerSec: n / seconds,
+    paymentsPerSec: n / seconds,
+    messagesPerSec: (2 * n) / seconds,
+    p50Ms: metrics.percentile(50),
+    p99Ms: metrics.percentile(99),
+    peakRssMb: peakRss / 1024 / 1024,
+  };
+  await pipeline.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+  return result;
+}

@@ -1,0 +1,26 @@
+// `bun run bench [--store=cassandra] [--transport=sns-sqs|pubsub] [--n=N]`: end-to-end numbers, with ceilings where asked.
+import { parseCli } from "../src/config/cli.ts";
+import { runPipeline, type PipelineResult } from "./pipeline.ts";
+
+const argv = process.argv.slice(2);
+const nArg = argv.find((a) => a.startsWith("--n="));
+const cli = parseCli(argv.filter((a) => !a.startsWith("--n=")));
+const transport = (cli.flags.transport as string | undefined) ?? "local";
+const store = (cli.flags.store as string | undefined) ?? "sqlite";
+const n = nArg ? Number(nArg.slice(4)) : transport === "local" && store === "sqlite" ? 100_000 : 20_000;
+
+const fmt = (x: number | null, digits = 0) => (x === null ? "n/a" : x.toLocaleString("en-US", { maximumFractionDigits: digits }));
+function print(label: string, r: PipelineResult) {
+  console.log(
+    `${label}: ${fmt(r.orders)} orders + ${fmt(r.payments)} payments in ${r.seconds.toFixed(2)} s | ` +
+      `orders/s ${fmt(r.ordersPerSec)} | payments/s ${fmt(r.paymentsPerSec)} | messages/s ${fmt(r.messagesPerSec)} | ` +
+      `produce→stored p50 ${fmt(r.p50Ms, 1)} ms p99 ${fmt(r.p99Ms, 1)} ms | peak RSS ${fmt(r.peakRssMb, 1)} MB`,
+  );
+}
+
+console.log(`ecom bench: transport=${transport} store=${store} n=${n} cores=${navigator.hardwareConcurrency}`);
+// Warm-up run (JIT, page cache), then the measured one.
+await runPipeline(cli.flags, Math.min(5000, n));
+const result = await runPipeline(cli.flags, n);
+print("pipeline", result);
+process.exit(0);

@@ -1,0 +1,474 @@
+// Google Cloud Pub/Sub transport: batched publishing, streaming pull with flow control, dead-letter policies.
+import {
+  Duration,
+  PubSub,
+  SubscriptionCloseBehaviors,
+  type ClientConfig,
+  type CreateSubscriptionOptions,
+  type Message,
+  type Subscription,
+  type Topic,
+} from "@google-cloud/pubsub";
+import type { PubsubConfig } from "../config/types.ts";
+import {
+  TOPIC_OF_SUBSCRIPTION,
+  TransportError,
+  type BatchHandler,
+  type Delivery,
+  type OutgoingMessage,
+  type Outcome,
+  type ProvisionStep,
+  type PublishResult,
+  type SubscribeOptions,
+  type Subscriber,
+  type SubscriptionName,
+  type TopicName,
+  type Transport,
+} from "./types.ts";
+
+export interface TransportLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface PubsubOptions {
+  /** Unused by this transport beyond the client's own retry settings; kept for a uniform factory signature. */
+  maxAttempts?: number;
+  logger?: TransportLogger;
+}
+
+const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
+const TOPICS: readonly TopicName[] = ["orders", "payments", "deadletters", "alerts"];
+const PUBLISH_BATCH_MESSAGES = 1000;
+const PUBLISH_BATCH_MS = 10;
+// Bounds a publish including the client's own retries (its default is 10 minutes).
+const PUBLISH_TIMEOUT_MS = 60_000;
+const ADMIN_TIMEOUT_MS = 30_000;
+// How long a partial handler batch waits for more messages before it is handed over.
+const LINGER_MS = 50;
+// Pub/Sub has no per-message redelivery delay: a delayed retry keeps its lease this long at most, then nacks.
+const MAX_RETRY_HOLD_MS = 60_000;
+// On close, how long the client waits for in-flight handlers to ack/nack before nacking what is left.
+const CLOSE_TIMEOUT = Duration.from({ minutes: 10 });
+const REOPEN_BASE_MS = 250;
+const REOPEN_MAX_MS = 10_000;
+const DEAD_LETTER_SOURCE_ATTRIBUTE = "CloudPubSubDeadLetterSourceSubscription";
+
+const silentLogger: TransportLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+// gRPC status codes (google.rpc.Code).
+const ALREADY_EXISTS = 6;
+const NOT_FOUND = 5;
+const RETRYABLE_CODES = new Set([
+  4, // DEADLINE_EXCEEDED
+  8, // RESOURCE_EXHAUSTED
+  10, // ABORTED
+  13, // INTERNAL
+  14, // UNAVAILABLE
+]);
+
+// ---------------------------------------------------------------- errors
+
+interface GrpcLikeError {
+  code?: number | string;
+  details?: string;
+  message?: string;
+  name?: string;
+  /** PublishError (ordering keys) wraps the gRPC error here. */
+  error?: GrpcLikeError;
+}
+
+function grpcCode(error: unknown): number | undefined {
+  const e = (error ?? {}) as GrpcLikeError;
+  if (typeof e.code === "number") return e.code;
+  if (e.error && typeof e.error.code === "number") return e.error.code;
+  return undefined;
+}
+
+/** UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED and INTERNAL are worth another try. */
+export function isRetryablePubsubError(error: unknown): boolean {
+  const code = grpcCode(error);
+  if (code !== undefined) return RETRYABLE_CODES.has(code);
+  const e = (error ?? {}) as GrpcLikeError;
+  return typeof e.code === "string" && /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|AI_AGAIN|HOSTUNREACH|NETUNREACH)$/.test(e.code);
+}
+
+function wrap(error: unknown, what: string, messageIds?: string[]): TransportError {
+  if (error instanceof TransportError) return error;
+  const e = (error ?? {}) as GrpcLikeError;
+  const hint = grpcCode(error) === NOT_FOUND ? "; run `ecom provision` to create it" : "";
+  return new TransportError(`${what}: ${e.details || e.message || String(error)}${hint}`, isRetryablePubsubError(error), {
+    cause: error,
+    messageIds,
+  });
+}
+
+// ---------------------------------------------------------------- small helpers
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Rejects when the signal aborts; otherwise settles like `promise`. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new TransportError(`${what}: aborted`, true, { cause: signal.reason }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** A promise-based wake-up: waiters resume on the next notify(). */
+class Signal {
+  #waiters: (() => void)[] = [];
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+  notify(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+// ---------------------------------------------------------------- transport
+
+export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions = {}): Transport {
+  const log = opts.logger ?? silentLogger;
+  const clientOptions: ClientConfig = { projectId: config.projectId };
+  // The configured emulator wins over PUBSUB_EMULATOR_HOST (the client reads that only without apiEndpoint).
+  // A fixed universeDomain stops google-auth from probing the GCE metadata server for credentials the emulator ignores.
+  if (config.emulatorHost) {
+    Object.assign(clientOptions, { apiEndpoint: config.emulatorHost, emulatorMode: true, universeDomain: "googleapis.com" });
+  }
+  const client = new PubSub(clientOptions);
+  const topics = new Map<TopicName, Topic>();
+  const subscribers = new Set<Subscriber>();
+  let closed = false;
+
+  const topicPath = (name: string) => `projects/${config.projectId}/topics/${name}`;
+  const gaxOpts = { timeout: ADMIN_TIMEOUT_MS };
+
+  function topicOf(topic: TopicName): Topic {
+    let handle = topics.get(topic);
+    if (!handle) {
+      handle = client.topic(config.topics[topic], {
+        batching: { maxMessages: PUBLISH_BATCH_MESSAGES, maxMilliseconds: PUBLISH_BATCH_MS },
+        messageOrdering: config.ordering,
+        gaxOpts: { timeout: PUBLISH_TIMEOUT_MS },
+      });
+      topics.set(topic, handle);
+    }
+    return handle;
+  }
+
+  // ------------------------------------------------------------ publish
+
+  async function publishOne(message: OutgoingMessage): Promise<void> {
+    const topic = topicOf(message.topic);
+    const orderingKey = config.ordering && message.orderingKey ? message.orderingKey : undefined;
+    try {
+      await topic.publishMessage({ data: Buffer.from(message.body), attributes: message.attributes, orderingKey });
+    } catch (error) {
+      // A failed ordered publish pauses its key until resumed; the relay republishes what we report failed.
+      if (orderingKey) topic.resumePublishing(orderingKey);
+      throw error;
+    }
+  }
+
+  async function publish(messages: OutgoingMessage[], signal?: AbortSignal): Promise<PublishResult> {
+    const failed: PublishResult["failed"] = [];
+    const settled = new Set<string>();
+    const all = Promise.all(
+      messages.map((message) =>
+        publishOne(message).then(
+          () => void settled.add(message.id),
+          (error) => {
+            settled.add(message.id);
+            failed.push({ id: message.id, error: wrap(error, `Pub/Sub publish to ${config.topics[message.topic]}`, [message.id]) });
+          },
+        ),
+      ),
+    );
+    try {
+      await abortable(all, signal, "Pub/Sub publish");
+    } catch (error) {
+      // Aborted: whatever is still in flight is unconfirmed (it may still arrive: consumers dedupe on the id).
+      const aborted = wrap(error, "Pub/Sub publish");
+      for (const message of messages) if (!settled.has(message.id)) failed.push({ id: message.id, error: aborted });
+    }
+    return { failed };
+  }
+
+  // ------------------------------------------------------------ subscribe
+
+  function deadLetterSource(attributes: Record<string, string>): SubscriptionName | undefined {
+    const source = attributes[DEAD_LETTER_SOURCE_ATTRIBUTE];
+    if (!source) return undefined;
+    const name = source.slice(source.lastIndexOf("/") + 1);
+    return SUBSCRIPTIONS.find((s) => s !== "dlq" && config.subscriptions[s] === name);
+  }
+
+  function toDelivery(message: Message, subscription: SubscriptionName): Delivery {
+    const attributes = { ...message.attributes };
+    const delivery: Delivery = {
+      messageId: message.id,
+      body: message.data.toString("utf8"),
+      attributes,
+      // deliveryAttempt is 0 unless the subscription has a dead-letter policy.
+      attempt: Math.max(1, message.deliveryAttempt || 1),
+    };
+    const source = subscription === "dlq" ? deadLetterSource(attributes) : undefined;
+    if (source) delivery.deadLetterSource = source;
+    return delivery;
+  }
+
+  function subscribe(subscription: SubscriptionName, handler: BatchHandler, options: SubscribeOptions): Subscriber {
+    if (closed) throw new TransportError("pubsub transport is closed", false);
+    const maxBatch = Math.max(1, options.maxBatch);
+    const concurrency = Math.max(1, options.concurrency ?? 1);
+    const name = config.subscriptions[subscription];
+    const sub: Subscription = client.subscription(name, {
+      flowControl: { maxMessages: config.maxMessages, allowExcessMessages: false },
+      closeOptions: { behavior: SubscriptionCloseBehaviors.WaitForProcessing, timeout: CLOSE_TIMEOUT },
+    });
+    const buffer: Message[] = [];
+    const delayed = new Map<Message, ReturnType<typeof setTimeout>>();
+    const idle = new Signal();
+    const stop = new AbortController();
+    let inflight = 0;
+    let stopping = false;
+    let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+    let lingerDue = false;
+    let failures = 0;
+    let closing: Promise<void> | undefined;
+
+    /** Hands buffered messages to the handler: full batches at once, a partial one after LINGER_MS. */
+    function pump(): void {
+      while (!stopping && inflight < concurrency && buffer.length > 0) {
+        if (buffer.length < maxBatch && !lingerDue) {
+          lingerTimer ??= setTimeout(() => {
+            lingerTimer = undefined;
+            lingerDue = true;
+            pump();
+          }, LINGER_MS);
+          return;
+        }
+        const batch = buffer.splice(0, maxBatch);
+        if (buffer.length === 0) lingerDue = false;
+        void run(batch);
+      }
+    }
+
+    async function handle(batch: Message[]): Promise<Outcome[]> {
+      try {
+        const outcomes = await handler(batch.map((m) => toDelivery(m, subscription)));
+        if (outcomes.length !== batch.length) {
+          log.error({ subscription, expected: batch.length, got: outcomes.length }, "handler returned the wrong number of outcomes; missing ones are retried");
+        }
+        return batch.map((_, i) => outcomes[i] ?? { kind: "retry" });
+      } catch (error) {
+        log.error({ subscription, error: String(error), count: batch.length }, "handler threw; retrying its batch");
+        return batch.map(() => ({ kind: "retry" }));
+      }
+    }
+
+    function settle(message: Message, outcome: Outcome): void {
+      if (outcome.kind === "ack") return message.ack();
+      const delay = Math.min(MAX_RETRY_HOLD_MS, outcome.delayMs ?? 0);
+      if (delay <= 0 || stopping) return message.nack();
+      // The client keeps extending the lease meanwhile, so nobody else gets it before the delay.
+      delayed.set(message, setTimeout(() => {
+        delayed.delete(message);
+        message.nack();
+      }, delay));
+    }
+
+    async function run(batch: Message[]): Promise<void> {
+      inflight++;
+      try {
+        const outcomes = await handle(batch);
+        batch.forEach((message, i) => settle(message, outcomes[i]!));
+      } finally {
+        inflight--;
+        idle.notify();
+        pump();
+      }
+    }
+
+    function onMessage(message: Message): void {
+      failures = 0;
+      if (stopping) return message.nack();
+      buffer.push(message);
+      pump();
+    }
+
+    function onError(error: unknown): void {
+      const wrapped = wrap(error, `Pub/Sub streaming pull from "${name}"`);
+      log.warn({ subscription, error: wrapped.message, retryable: wrapped.retryable }, "pubsub subscriber error");
+    }
+
+    /** The client closes the stream on a non-retryable error (e.g. NOT_FOUND): reopen with backoff. */
+    async function onClose(): Promise<void> {
+      if (stopping) return;
+      failures++;
+      const wait = Math.min(REOPEN_MAX_MS, REOPEN_BASE_MS * 2 ** Math.min(failures, 8));
+      log.warn({ subscription, failures, waitMs: wait }, "pubsub subscriber stream closed; reopening");
+      await sleep(wait, stop.signal);
+      if (!stopping && !sub.isOpen) sub.open();
+    }
+
+    sub.on("message", onMessage);
+    sub.on("error", onError);
+    sub.on("close", () => void onClose());
+
+    async function close(): Promise<void> {
+      closing ??= (async () => {
+        stopping = true;
+        stop.abort();
+        if (lingerTimer) clearTimeout(lingerTimer);
+        for (const message of buffer.splice(0)) message.nack();
+        for (const [message, timer] of delayed) {
+          clearTimeout(timer);
+          message.nack();
+        }
+        delayed.clear();
+        // The stream stops at once; the client then waits for in-flight handlers to settle their messages.
+        const waitHandlers = (async () => {
+          while (inflight > 0) await idle.wait();
+        })();
+        await Promise.all([sub.close().catch((error) => onError(error)), waitHandlers]);
+        sub.removeAllListeners();
+        subscribers.delete(subscriber);
+      })();
+      return closing;
+    }
+
+    const subscriber: Subscriber = { subscription, close };
+    subscribers.add(subscriber);
+    return subscriber;
+  }
+
+  // ------------------------------------------------------------ provision / teardown
+
+  async function ensureTopic(name: string): Promise<ProvisionStep> {
+    const resource = `pubsub topic ${name}`;
+    try {
+      await client.createTopic(name, gaxOpts);
+      return { resource, action: "created" };
+    } catch (error) {
+      if (grpcCode(error) === ALREADY_EXISTS) return { resource, action: "exists" };
+      throw error;
+    }
+  }
+
+  function wantedSubscription(subscription: SubscriptionName): CreateSubscriptionOptions {
+    const wanted: CreateSubscriptionOptions = {
+      ackDeadlineSeconds: config.ackDeadlineSeconds,
+      enableMessageOrdering: config.ordering,
+      gaxOpts,
+    };
+    // The dlq role's own subscription is the last stop: it has no dead-letter policy of its own.
+    if (subscription !== "dlq") {
+      wanted.deadLetterPolicy = { deadLetterTopic: topicPath(config.topics.deadletters), maxDeliveryAttempts: config.maxDeliveryAttempts };
+    }
+    return wanted;
+  }
+
+  /** Creates the subscription, or brings an existing one's ack deadline and dead-letter policy in line. */
+  async function ensureSubscription(subscription: SubscriptionName): Promise<ProvisionStep> {
+    const name = config.subscriptions[subscription];
+    const resource = `pubsub subscription ${name}`;
+    const wanted = wantedSubscription(subscription);
+    try {
+      await client.topic(config.topics[TOPIC_OF_SUBSCRIPTION[subscription]]).createSubscription(name, wanted);
+      return { resource, action: "created" };
+    } catch (error) {
+      if (grpcCode(error) !== ALREADY_EXISTS) throw error;
+    }
+    const handle = client.subscription(name);
+    const [current] = await handle.getMetadata({ timeout: ADMIN_TIMEOUT_MS });
+    const policy = current.deadLetterPolicy ?? undefined;
+    const samePolicy =
+      (policy?.deadLetterTopic ?? "") === (wanted.deadLetterPolicy?.deadLetterTopic ?? "") &&
+      (policy?.deadLetterTopic ? Number(policy.maxDeliveryAttempts) : 0) === (wanted.deadLetterPolicy?.maxDeliveryAttempts ?? 0);
+    if (samePolicy && current.ackDeadlineSeconds === wanted.ackDeadlineSeconds) return { resource, action: "exists" };
+    await handle.setMetadata({ ackDeadlineSeconds: wanted.ackDeadlineSeconds, deadLetterPolicy: wanted.deadLetterPolicy ?? null }, { timeout: ADMIN_TIMEOUT_MS });
+    return { resource, action: "updated" };
+  }
+
+  async function provision(): Promise<ProvisionStep[]> {
+    try {
+      const steps: ProvisionStep[] = [];
+      for (const topic of TOPICS) steps.push(await ensureTopic(config.topics[topic]));
+      for (const subscription of SUBSCRIPTIONS) steps.push(await ensureSubscription(subscription));
+      return steps;
+    } catch (error) {
+      throw wrap(error, "provision Pub/Sub");
+    }
+  }
+
+  async function remove(resource: string, del: () => Promise<unknown>): Promise<ProvisionStep> {
+    try {
+      await del();
+      return { resource, action: "deleted" };
+    } catch (error) {
+      if (grpcCode(error) === NOT_FOUND) return { resource, action: "absent" };
+      throw error;
+    }
+  }
+
+  async function teardown(): Promise<ProvisionStep[]> {
+    try {
+      const steps: ProvisionStep[] = [];
+      for (const s of SUBSCRIPTIONS) {
+        const name = config.subscriptions[s];
+        steps.push(await remove(`pubsub subscription ${name}`, () => client.subscription(name).delete(gaxOpts)));
+      }
+      for (const t of TOPICS) {
+        const name = config.topics[t];
+        steps.push(await remove(`pubsub topic ${name}`, () => client.topic(name).delete(gaxOpts)));
+      }
+      return steps;
+    } catch (error) {
+      throw wrap(error, "teardown Pub/Sub");
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async function ping(signal?: AbortSignal): Promise<void> {
+    const where = config.emulatorHost ?? `project ${config.projectId}`;
+    try {
+      await abortable(client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: 10_000 } }), signal, "Pub/Sub ping");
+    } catch (error) {
+      throw wrap(error, `Pub/Sub ListTopics (${where})`);
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      closed = true;
+      await Promise.all([...subscribers].map((s) => s.close()));
+      await Promise.all([...topics.values()].map((t) => t.flush().catch(() => undefined)));
+      await client.close();
+    })();
+    return closing;
+  }
+
+  return { kind: "pubsub", publish, subscribe, ping, provision, teardown, close };
+}
