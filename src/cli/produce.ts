@@ -147,6 +147,7 @@ export async function produceFromFile(config: Readonly<Config>, options: Record<
     console.log(`took ${checked.orders} orders and ${checked.payments} payments${deadLetters.length ? `; dead-lettered ${deadLetters.length} invalid record(s)` : ""}`);
     return 0;
   } finally {
+    outbox.releaseLease();
     await transport.close().catch(() => {});
     handle.close();
   }
