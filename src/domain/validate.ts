@@ -98,7 +98,8 @@ export function parseMessage(body: string, maxBytes: number): Parsed {
     businessKey: keyOf(type, value),
     envelopeId,
   });
-  const bytes = Buffer.byteLength(body, "utf8");
+  // A UTF-16 length times 3 bounds the UTF-8 size: count bytes only when the body could be too large.
+  const bytes = body.length * 3 > maxBytes ? Buffer.byteLength(body, "utf8") : body.length;
   if (bytes > maxBytes) return fail("invalid", [`body is ${bytes} bytes; the limit is ${maxBytes}`]);
   let value: unknown;
   try {

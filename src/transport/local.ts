@@ -31,10 +31,12 @@ export interface LocalTransportOptions {
 const SQL = {
   insertMessage: "INSERT INTO local_messages (message_id, body, attributes) VALUES (?, ?, ?)",
   insertDelivery: "INSERT INTO local_deliveries (subscription, message_seq, visible_at, dead_letter_source) VALUES (?, ?, ?, ?)",
-  claim: `UPDATE local_deliveries SET visible_at = ?1, attempts = attempts + 1
-    WHERE seq IN (SELECT seq FROM local_deliveries WHERE subscription = ?2 AND visible_at <= ?3 ORDER BY seq LIMIT ?4)
-    RETURNING seq, message_seq, attempts, dead_letter_source`,
-  message: "SELECT message_id, body, attributes FROM local_messages WHERE seq = ?",
+  // Pick visible deliveries with their bodies in one read, then lease them row by row.
+  pick: `SELECT d.seq AS seq, d.attempts AS attempts, d.dead_letter_source AS dead_letter_source,
+      m.message_id AS message_id, m.body AS body, m.attributes AS attributes
+    FROM local_deliveries d JOIN local_messages m ON m.seq = d.message_seq
+    WHERE d.subscription = ? AND d.visible_at <= ? ORDER BY d.seq LIMIT ?`,
+  lease: "UPDATE local_deliveries SET visible_at = ?, attempts = attempts + 1 WHERE seq = ?",
   ack: "DELETE FROM local_deliveries WHERE seq = ?",
   retry: "UPDATE local_deliveries SET visible_at = ? WHERE seq = ?",
   extend: "UPDATE local_deliveries SET visible_at = ? WHERE seq = ?",
@@ -102,20 +104,19 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     let moved = 0;
     const claimed = db.transaction(() => {
       const rows = handle
-        .prepare(SQL.claim)
-        .all<{ seq: number; message_seq: number; attempts: number; dead_letter_source: string | null }>(at + options.visibilityTimeoutMs, subscription, at, limit);
+        .prepare(SQL.pick)
+        .all<{ seq: number; attempts: number; dead_letter_source: string | null; message_id: string; body: string; attributes: string | null }>(subscription, at, limit);
+      const lease = handle.prepare(SQL.lease);
       const out: Claimed[] = [];
-      const message = handle.prepare(SQL.message);
-      rows.sort((a, b) => a.seq - b.seq);
       for (const r of rows) {
-        if (subscription !== "dlq" && r.attempts > options.maxAttempts) {
+        const attempts = r.attempts + 1;
+        if (subscription !== "dlq" && attempts > options.maxAttempts) {
           handle.prepare(SQL.toDlq).run(subscription, at, r.seq);
           moved++;
           continue;
         }
-        const m = message.get<{ message_id: string; body: string; attributes: string | null }>(r.message_seq);
-        if (!m) continue;
-        const delivery: Delivery = { messageId: m.message_id, body: m.body, attributes: m.attributes ? JSON.parse(m.attributes) : {}, attempt: r.attempts };
+        lease.run(at + options.visibilityTimeoutMs, r.seq);
+        const delivery: Delivery = { messageId: r.message_id, body: r.body, attributes: r.attributes ? JSON.parse(r.attributes) : {}, attempt: attempts };
         if (subscription === "dlq" && r.dead_letter_source) delivery.deadLetterSource = r.dead_letter_source as SubscriptionName;
         out.push({ seq: r.seq, delivery });
       }
