@@ -13,8 +13,9 @@ export interface OutboxRow extends OutgoingMessage {
 const INSERT = "INSERT INTO outbox (id, topic, body, attributes, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, ?)";
 const SELECT_DUE = "SELECT seq, id, topic, body, attributes, ordering_key, attempts FROM outbox WHERE retry_at <= ? ORDER BY seq LIMIT ?";
 const DELETE = "DELETE FROM outbox WHERE seq = ?";
-const TAKE_LEASE = `INSERT INTO relay_lease (id, owner, until) VALUES (1, ?1, ?2)
-  ON CONFLICT (id) DO UPDATE SET owner = ?1, until = ?2 WHERE relay_lease.owner = ?1 OR relay_lease.until < ?3`;
+// Plain `?` parameters: better-sqlite3 treats numbered ones (`?1`) as named and rejects positional values.
+const TAKE_LEASE = `INSERT INTO relay_lease (id, owner, until) VALUES (1, ?, ?)
+  ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE relay_lease.owner = excluded.owner OR relay_lease.until < ?`;
 
 /**
  * Guarantees:
