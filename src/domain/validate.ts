@@ -108,7 +108,7 @@ export function parseMessage(body: string, maxBytes: number): Parsed {
   } catch (error) {
     return fail("malformed", [`not JSON: ${(error as Error).message}`]);
   }
-  if (!isObject(value)) return fail("malformed", [`expected a JSON object, got ${Array.isArray(value) ? "an array" : typeof value}`]);
+  if (!isObject(value)) return fail("malformed", [`expected a JSON object, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}`]);
   let envelopeId: string | null = null;
   let producedAt: string | null = null;
   let type: MessageType | null;
