@@ -203,7 +203,7 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
     });
 
     test("400 for a bad limit, status, reason or cursor, and for a query value over 256 characters", async () => {
-      const bad = (detail: string) => [400, { error: "bad_request", detail }];
+      const bad = (detail: string): [number, unknown] => [400, { error: "bad_request", detail }];
       for (const limit of ["0", "1001", "abc", "2.5", ""]) expect(await errorOf(app.request(`/dlq?limit=${limit}`))).toEqual(bad(`limit=${limit} must be an integer in 1..1000`));
       expect(await errorOf(app.request("/dlq?status=lost"))).toEqual(bad("status=lost is not one of pending, reconciled, replayed, discarded"));
       expect(await errorOf(app.request("/dlq?reason=boredom"))).toEqual(bad("reason=boredom is not one of malformed, invalid, unmatched_order, max_attempts"));
@@ -277,7 +277,7 @@ describe("mutating endpoints need the admin token when one is set", () => {
     }
   });
 
-  const unauthorized = [401, { error: "unauthorized", detail: "send Authorization: Bearer TOKEN with the --admin-token value" }];
+  const unauthorized: [number, { error: string; detail: string }] = [401, { error: "unauthorized", detail: "send Authorization: Bearer TOKEN with the --admin-token value" }];
 
   test("401 without a bearer or with a wrong one; reads stay open", async () => {
     const mutations = [["POST", "/dlq/replay"], ["POST", `/dlq/${ids[0]}/replay`], ["DELETE", `/dlq/${ids[0]}`]] as const;

@@ -371,7 +371,7 @@ describe("replay and discard", () => {
     expect((await app.get("/dlq?reason=unmatched_order")).total).toBe(0);
   }, 90_000);
 
-  test("CLI: ecom dlq list | show | replay ID | discard ID --url", async () => {
+  test("CLI: ecom dlq list | show | replay ID | replay --all | discard ID --url", async () => {
     const url = `--url=${app.url}`;
     const { orders: [o], payments: [p], records: [record] } = await unmatched(1);
 
@@ -402,6 +402,16 @@ describe("replay and discard", () => {
     expect(discard.code).toBe(0);
     expect(JSON.parse(discard.stdout)).toMatchObject({ id: other.id, status: "discarded" });
     expect(await app.get(`/dlq/${other.id}`)).toMatchObject({ status: "discarded" });
+
+    // replay --all --reason: every pending record of that reason.
+    const { orders: twoOrders, payments: twoPayments, records: two } = await unmatched(2);
+    await publish("orders", ...twoOrders.map((x) => envelope("order", x)));
+    for (const x of twoOrders) await fact(x.order_id);
+    const all = await runEcom(["dlq", "replay", "--all", "--reason=unmatched_order", url]);
+    expect(all.code).toBe(0);
+    const replayedAll = JSON.parse(all.stdout);
+    expect([replayedAll.count, replayedAll.replayed.map((r: any) => r.id).sort()]).toEqual([2, two.map((r) => r.id).sort()]);
+    for (const [i, x] of twoOrders.entries()) expect(await fact(x.order_id, (f) => f.payment_id !== null)).toEqual(paid(x, twoPayments[i]!));
 
     // Failures: unknown id (the API's answer, exit 1), nothing listening (exit 1 with a hint), missing id (exit 2).
     const missing = await runEcom(["dlq", "replay", "nope", url]);

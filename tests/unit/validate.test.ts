@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
 import { isDuplicated, orderAt, paymentAt, streamAt, UNMATCHED_ORDER_BASE } from "../../src/domain/generator.ts";
-import { deadLetterId, maskBody, maskDigits, orderSchema, parseMessage, paymentSchema } from "../../src/domain/validate.ts";
+import { deadLetterId, maskBody, maskDigits, orderSchema, parseMessage, paymentSchema, type Parsed } from "../../src/domain/validate.ts";
 import { createLogger } from "../../src/log.ts";
 
 const MAX = 262_144;
@@ -11,7 +11,14 @@ const payment = { payment_id: 9, order_id: 7, payment_method: "credit_card", car
 const env = (type: string, data: unknown, id = "env-1") => JSON.stringify({ id, type, version: 1, produced_at: "2026-01-01T00:00:10.000Z", data });
 const sns = (message: string) =>
   JSON.stringify({ Type: "Notification", MessageId: "sns-1", TopicArn: "arn:aws:sns:us-east-1:000000000000:orders_topic", Message: message, Timestamp: "2026-01-01T00:00:10.000Z" });
-const bad = (reason: string, errors: string[], type: string | null = null, businessKey: string | null = null, envelopeId: string | null = null) => ({ ok: false, reason, errors, type, businessKey, envelopeId });
+const bad = (reason: "malformed" | "invalid", errors: string[], type: "order" | "payment" | null = null, businessKey: string | null = null, envelopeId: string | null = null): Parsed => ({
+  ok: false,
+  reason,
+  errors,
+  type,
+  businessKey,
+  envelopeId,
+});
 
 describe("parseMessage", () => {
   test("an envelope around an order or a payment", () => {
