@@ -4,7 +4,9 @@ import { z } from "zod";
 import type { DeadLetterReason, Order, Payment } from "./model.ts";
 
 const int64 = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const isoTime = z.union([z.iso.datetime({ offset: true, local: true }), z.iso.date()]);
+const isoDateTime = z.iso.datetime({ offset: true, local: true });
+const isoDate = z.iso.date();
+const isoTime = z.string().refine((s) => isoDateTime.safeParse(s).success || isoDate.safeParse(s).success, "must be an ISO-8601 date or date-time");
 const text = (max: number) => z.string().min(1).max(max);
 
 export const orderSchema = z.object({
@@ -158,6 +160,8 @@ function maskValue(key: string, value: unknown): unknown {
       return value.replace(LONG_DIGITS, maskDigits);
     }
   }
+  // A card number pasted into any other text field (13-19 digits, spaces or dashes allowed).
+  if (typeof value === "string") return value.replace(LONG_DIGITS, maskDigits);
   return value;
 }
 

@@ -80,7 +80,7 @@ describe("parseMessage", () => {
     // The business key itself mistyped: no key, so the dead letter is keyed by its bytes.
     expect(parseMessage(JSON.stringify({ ...order, order_id: "7" }), MAX)).toEqual(bad("invalid", ["order_id: Invalid input: expected number, received string"], "order", null));
     expect(parseMessage(JSON.stringify({ ...order, quantity: 1.5 }), MAX)).toEqual(bad("invalid", ["quantity: Invalid input: expected int, received number"], "order", "7"));
-    expect(parseMessage(JSON.stringify({ ...order, creation_date: "yesterday" }), MAX)).toEqual(bad("invalid", ["creation_date: Invalid input"], "order", "7"));
+    expect(parseMessage(JSON.stringify({ ...order, creation_date: "yesterday" }), MAX)).toEqual(bad("invalid", ["creation_date: must be an ISO-8601 date or date-time"], "order", "7"));
   });
 
   test("out-of-range values", () => {
@@ -121,6 +121,12 @@ describe("maskBody", () => {
       JSON.stringify({ card_number: "************1111", pan: "************4444", card_last_four: "1234" }),
     );
     expect(maskBody(JSON.stringify({ cards: ["4111-1111-1111-1111", "12"] }))).toBe(JSON.stringify({ cards: ["************1111", "12"] }));
+  });
+
+  test("a card number pasted into another text field is masked too; numbers and short digit runs are not", () => {
+    expect(maskBody(JSON.stringify({ payment_method: "card 4111 1111 1111 1111", order_id: 900000000012345, note: "call 555-1234" }))).toBe(
+      JSON.stringify({ payment_method: "card ************1111", order_id: 900000000012345, note: "call 555-1234" }),
+    );
   });
 
   test("inside an SNS Message string", () => {
