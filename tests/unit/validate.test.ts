@@ -71,7 +71,7 @@ describe("parseMessage", () => {
     expect(parseMessage(env("order", noItem), MAX)).toEqual(bad("invalid", ["item: Invalid input: expected string, received undefined"], "order", "7", "env-1"));
     const { payment_status: _s, payment_datetime: _d, ...noStatus } = payment;
     expect(parseMessage(JSON.stringify(noStatus), MAX)).toEqual(
-      bad("invalid", ["payment_status: Invalid input: expected string, received undefined", "payment_datetime: Invalid input"], "payment", "9"),
+      bad("invalid", ["payment_status: Invalid input: expected string, received undefined", "payment_datetime: Invalid input: expected string, received undefined"], "payment", "9"),
     );
   });
 
