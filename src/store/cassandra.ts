@@ -114,8 +114,10 @@ function cqlFor(ks: string) {
     selectFact: `SELECT ${FACT_COLUMNS} FROM ${ks}.orders_payments_facts WHERE order_id = ?`,
     selectCustomerOrders: `SELECT creation_date, order_id FROM ${ks}.orders_by_customer WHERE customer_id = ?`,
     selectDeadLetter: `SELECT ${DEAD_LETTER_COLUMNS} FROM ${ks}.dead_letters WHERE id = ?`,
+    selectDeadLetterStamped: `SELECT ${DEAD_LETTER_COLUMNS}, writetime(status) AS stamp FROM ${ks}.dead_letters WHERE id = ?`,
     insertDeadLetter: `INSERT INTO ${ks}.dead_letters (${DEAD_LETTER_COLUMNS}) VALUES (${DEAD_LETTER_COLUMNS.split(",").map(() => "?").join(", ")})`,
     insertDeadLetterByDay: `INSERT INTO ${ks}.dead_letters_by_day (day, first_seen, id, reason, status, next_retry_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    insertDeadLetterByDayAt: `INSERT INTO ${ks}.dead_letters_by_day (day, first_seen, id, reason, status, next_retry_at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     insertDeadLetterDay: `INSERT INTO ${ks}.dead_letter_days (bucket, day) VALUES (?, ?)`,
     insertDue: `INSERT INTO ${ks}.dead_letters_due (reason, next_retry_at, id) VALUES (?, ?, ?)`,
     deleteDue: `DELETE FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at = ? AND id = ?`,
@@ -647,23 +649,39 @@ class CassandraStore implements Store {
 
   /**
    * Reads dead_letters_due (oldest next_retry_at first) and confirms each entry against its record: an
-   * entry left behind by two concurrent writers of one record is skipped and deleted.
+   * entry the record disagrees with is skipped, deleted, and its dead_letters_by_day row repaired.
    */
   async dueDeadLetters(reason: DeadLetterReason, now: string, limit: number): Promise<DeadLetterRecord[]> {
     const what = `due dead letters of ${reason}`;
     const due: DeadLetterRecord[] = [];
     if (limit < 1) return due;
     for await (const rows of this.pages(what, this.cql.selectDue, [reason, now], limit)) {
-      const records = await Promise.all(rows.map((r) => this.getDeadLetter(r.id)));
+      const records = await Promise.all(rows.map((r) => this.read(`read of dead letter ${r.id}`, this.cql.selectDeadLetterStamped, [r.id]).then((rs) => rs.first())));
       for (const [i, row] of rows.entries()) {
-        const r = records[i];
+        const stored = records[i];
+        const r = stored ? toDeadLetter(stored) : null;
         const current = r && r.status === "pending" && r.reason === reason && r.next_retry_at === row.next_retry_at;
-        if (!current) await this.write(what, this.cql.deleteDue, [reason, row.next_retry_at, row.id]);
+        if (!current) await this.dropStaleDue(what, reason, row, r, stored?.stamp ?? null);
         else if (due.length < limit) due.push(r);
       }
       if (due.length >= limit) break;
     }
     return due;
+  }
+
+  /**
+   * A due entry outlives its record's state when the record was written but its index batch was not (the
+   * server went away, or the process died, in between; the batch is atomic, so dead_letters_by_day is stale
+   * too), or when two writers raced. Deletes the entry and rewrites the by_day row from the record, at the
+   * record's own write time, so that an index write newer than the record read here is never undone.
+   */
+  private async dropStaleDue(what: string, reason: string, row: Row, r: DeadLetterRecord | null, stamp: unknown): Promise<void> {
+    const index: { query: string; params: unknown[] }[] = [{ query: this.cql.deleteDue, params: [reason, row.next_retry_at, row.id] }];
+    if (r && stamp !== null) {
+      index.push({ query: this.cql.insertDeadLetterByDayAt, params: [dayOf(r.first_seen, r.id), r.first_seen, r.id, r.reason, r.status, r.next_retry_at, stamp] });
+    }
+    const options = { prepare: true, logged: true, isIdempotent: true, executionProfile: "write" };
+    await this.run(what, () => this.client.batch(index, options));
   }
 
   async deadLetterCounts(): Promise<Record<DeadLetterStatus, number>> {

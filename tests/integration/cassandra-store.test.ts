@@ -408,6 +408,21 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
       const newest = await dl.listDeadLetters({ limit: 1 });
       expect([newest.items[0]!.id, newest.items[0]!.original.length, newest.total]).toEqual(["dl-big", original.length, 26]);
     });
+
+    test("a record written without its index batch (server gone in between) is repaired when its due entry turns up stale", async () => {
+      await dl.putDeadLetters([{ ...inputs[1]!, id: "dl-torn", seen_at: "2026-11-24T00:00:00.000Z" }], "2026-11-24T00:00:05.000Z");
+      const before = await dl.deadLetterCounts();
+      // what a reconcile pass leaves when the server dies after the record write and before the index batch
+      await cql(`UPDATE ${RUN}_dl.dead_letters SET status = 'reconciled', next_retry_at = null WHERE id = ?`, ["dl-torn"]);
+      expect(await dl.deadLetterCounts()).toEqual(before); // the index still says pending
+
+      expect((await dl.dueDeadLetters("unmatched_order", "2026-11-24T00:01:00.000Z", 100)).map((r) => r.id)).not.toContain("dl-torn");
+      const byDay = await cql(`SELECT status, next_retry_at FROM ${RUN}_dl.dead_letters_by_day WHERE day = ? AND first_seen = ? AND id = ?`, ["2026-11-24", "2026-11-24T00:00:00.000Z", "dl-torn"]);
+      expect(byDay.rows.map(plain)).toEqual([{ status: "reconciled", next_retry_at: null }]);
+      expect((await cql(`SELECT id FROM ${RUN}_dl.dead_letters_due WHERE reason = ?`, ["unmatched_order"])).rows.map((r) => r.id)).not.toContain("dl-torn");
+      expect(await dl.deadLetterCounts()).toEqual({ ...before, pending: before.pending - 1, reconciled: before.reconciled + 1 });
+      expect((await dl.listDeadLetters({ status: "reconciled", limit: 100 })).items.map((r) => r.id)).toContain("dl-torn");
+    });
   });
 
   test(
