@@ -64,6 +64,8 @@ const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 // How long a partial handler batch waits for more messages before it is handed over.
 const LINGER_MS = 50;
 const BACKOFF_BASE_MS = 100;
+// Slack beyond WaitTimeSeconds for a long poll to answer before close() aborts it.
+const POLL_GRACE_MS = 5_000;
 const BACKOFF_MAX_MS = 5_000;
 const DLQ_RETENTION_SECONDS = 1_209_600;
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
@@ -507,7 +509,9 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     // Messages held at once (buffered + in handlers): enough to fill every handler slot plus one batch ahead.
     const capacity = Math.max(SQS_BATCH_ENTRIES, maxBatch * (concurrency + 1));
     const visibility = Math.max(1, config.visibilityTimeoutSeconds);
-    const abort = new AbortController();
+    // `stop` ends waits and backoffs at once; `abortCalls` cuts in-flight long polls only if they overrun.
+    const stop = new AbortController();
+    const abortCalls = new AbortController();
     const held = new Set<Held>();
     const buffer: Held[] = [];
     const space = new Signal();
@@ -530,7 +534,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
           reserved += want;
           return want;
         }
-        await Promise.race([space.wait(), sleep(1000, abort.signal)]);
+        await Promise.race([space.wait(), sleep(1000, stop.signal)]);
       }
     }
 
@@ -544,7 +548,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
           MessageSystemAttributeNames: ["ApproximateReceiveCount"],
           MessageAttributeNames: ["All"],
         }),
-        { abortSignal: abort.signal },
+        { abortSignal: abortCalls.signal },
       );
       for (const message of answer.Messages ?? []) {
         const h = toHeld(message, url, source);
@@ -567,7 +571,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
           failures++;
           const wrapped = wrap(error, `SQS ReceiveMessage from "${source.queue}"`);
           log.warn({ subscription, queue: source.queue, error: wrapped.message, retryable: wrapped.retryable, failures }, "sqs receive failed; backing off");
-          await sleep(backoffMs(failures), abort.signal);
+          await sleep(backoffMs(failures), stop.signal);
         } finally {
           reserved -= want;
         }
@@ -639,9 +643,16 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
       closing ??= (async () => {
         stopping = true;
         if (lingerTimer) clearTimeout(lingerTimer);
-        abort.abort();
+        stop.abort();
         space.notify();
-        await Promise.all(pollers);
+        // A long poll cut off client-side still takes messages on the server (hidden for the visibility timeout,
+        // receive count burnt): let running polls answer, release what they bring, abort only past their wait time.
+        const polling = Promise.all(pollers);
+        const grace = new AbortController();
+        await Promise.race([polling, sleep(config.waitTimeSeconds * 1000 + POLL_GRACE_MS, grace.signal)]);
+        grace.abort();
+        abortCalls.abort();
+        await polling;
         // Not yet handed to the handler: make them visible again for the next consumer.
         const unhandled = buffer.splice(0);
         for (const h of unhandled) h.settling = true;
