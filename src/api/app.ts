@@ -72,13 +72,23 @@ async function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<
   }
 }
 
+/** Pending dead letters, or null while the store is unavailable (the other counters live in SQLite and still answer). */
+async function pendingDeadLetters(ctx: RoleContext): Promise<number | null> {
+  try {
+    return (await ctx.store.deadLetterCounts()).pending;
+  } catch (error) {
+    if (error instanceof StoreError && error.retryable) return null;
+    throw error;
+  }
+}
+
 export async function statusOf(ctx: RoleContext, info: ApiInfo) {
-  const counters: Record<string, Record<string, number>> = {};
+  const counters: Record<string, Record<string, number | null>> = {};
   for (const role of info.roles) {
     const stored = ctx.counters.get(role);
     const names = [...BASE_COUNTERS, ...(EXTRA_COUNTERS[role] ?? [])];
     counters[role] = Object.fromEntries(names.map((n) => [n, stored[n] ?? 0]));
-    if (role === "dlq") counters[role]!.pending = (await ctx.store.deadLetterCounts()).pending;
+    if (role === "dlq") counters[role]!.pending = await pendingDeadLetters(ctx);
   }
   return {
     version: info.version,
