@@ -1,5 +1,5 @@
 // The store contract: written once, run against every Store implementation (SQLite, Cassandra).
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { DeadLetterInput, Order, Payment } from "../../src/domain/model.ts";
 import type { Store } from "../../src/store/types.ts";
 
@@ -37,13 +37,14 @@ const dead = (id: string, seenAt: string, over: Partial<DeadLetterInput> = {}): 
   ...over,
 });
 
-/** Runs the contract; `make` returns a store on an empty schema. */
-export function storeContract(name: string, make: () => Promise<Store>) {
+/** Runs the contract; `make` returns a store on an empty schema, `cleanup` (optional) removes what it made. */
+export function storeContract(name: string, make: () => Promise<Store>, cleanup?: () => Promise<void>) {
   describe(`store contract: ${name}`, () => {
     let store: Store;
     beforeAll(async () => {
       store = await make();
     });
+    if (cleanup) afterAll(cleanup);
 
     test("upsertOrders then getFact returns the row with null payment fields", async () => {
       await store.upsertOrders([order(101), order(102, { item: "Phone", price: 99 })]);
