@@ -1,4 +1,6 @@
 // Google Cloud Pub/Sub transport: batched publishing, streaming pull with flow control, dead-letter policies.
+// On real Pub/Sub, dead-lettering also needs the project's Pub/Sub service agent to hold publisher on the
+// dead-letter topic and subscriber on the consumer subscriptions; provision does not grant IAM roles.
 import {
   Duration,
   PubSub,
@@ -190,6 +192,7 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
   }
 
   async function publish(messages: OutgoingMessage[], signal?: AbortSignal): Promise<PublishResult> {
+    if (closed) throw new TransportError("pubsub transport is closed", false, { messageIds: messages.map((m) => m.id) });
     const failed: PublishResult["failed"] = [];
     const settled = new Set<string>();
     const all = Promise.all(
@@ -401,6 +404,9 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
     }
     const handle = client.subscription(name);
     const [current] = await handle.getMetadata({ timeout: ADMIN_TIMEOUT_MS });
+    if (Boolean(current.enableMessageOrdering) !== config.ordering) {
+      log.warn({ subscription: name, ordering: config.ordering }, "message ordering of an existing subscription cannot change: delete it (ecom teardown) and provision again");
+    }
     const policy = current.deadLetterPolicy ?? undefined;
     const samePolicy =
       (policy?.deadLetterTopic ?? "") === (wanted.deadLetterPolicy?.deadLetterTopic ?? "") &&

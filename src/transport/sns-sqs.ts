@@ -1,4 +1,5 @@
 // Amazon SNS + SQS transport: topics fan out to SQS queues; consumers long-poll, ack by delete, retry by visibility.
+// Standard (non-FIFO) topics and queues: orderingKey is ignored.
 import {
   CreateTopicCommand,
   DeleteTopicCommand,
@@ -404,6 +405,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
   }
 
   async function publish(messages: OutgoingMessage[], signal?: AbortSignal): Promise<PublishResult> {
+    if (closed) throw new TransportError("sns-sqs transport is closed", false, { messageIds: messages.map((m) => m.id) });
     const failed: Failure[] = [];
     const byTopic = new Map<TopicName, OutgoingMessage[]>();
     for (const message of messages) {
