@@ -169,7 +169,7 @@ describe("ecom produce --from-file against a running instance", () => {
       stderr: [
         `${path}: index 1: invalid: neither an order (order_id) nor a payment (payment_id)`,
         `${path}: index 2: invalid: price: Too small: expected number to be >=0`,
-        `${path}: index 3: invalid: payment_datetime: Invalid input`,
+        `${path}: index 3: invalid: payment_datetime: must be an ISO-8601 date or date-time`,
         "3 invalid record(s); nothing was published (use --skip-invalid to publish the valid ones and dead-letter the rest)",
         "",
       ].join("\n"),
