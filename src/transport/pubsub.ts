@@ -45,8 +45,16 @@ const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payme
 const TOPICS: readonly TopicName[] = ["orders", "payments", "deadletters", "alerts"];
 const PUBLISH_BATCH_MESSAGES = 1000;
 const PUBLISH_BATCH_MS = 10;
-// Bounds a publish including the client's own retries (its default is 10 minutes).
-const PUBLISH_TIMEOUT_MS = 60_000;
+// Bounds a publish including the client's own retries (its default is 10 minutes): while the broker is away a
+// publish settles as a retryable failure within this, and the relay retries it (rather than one call hanging).
+const PUBLISH_TIMEOUT_MS = 15_000;
+// gRPC channel reconnect backoff (grpc-js defaults: 1 s growing x1.6 up to 120 s, so after a 20 s outage the next
+// attempt could be 10+ s away). Capped so publish and streaming pull come back within ~2 s of the broker.
+const RECONNECT_INITIAL_MS = 250;
+const RECONNECT_MAX_MS = 2_000;
+// StreamingPull re-open backoff of the client (defaults: 100 ms doubling up to 60 s), capped the same way.
+const STREAM_RETRY_MIN = Duration.from({ milliseconds: 100 });
+const STREAM_RETRY_MAX = Duration.from({ seconds: 2 });
 const ADMIN_TIMEOUT_MS = 30_000;
 // How long a partial handler batch waits for more messages before it is handed over.
 const LINGER_MS = 50;
@@ -150,7 +158,12 @@ class Signal {
 
 export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions = {}): Transport {
   const log = opts.logger ?? silentLogger;
-  const clientOptions: ClientConfig = { projectId: config.projectId };
+  const clientOptions: ClientConfig = {
+    projectId: config.projectId,
+    // Passed through to the gRPC channels (gax forwards `grpc.*` keys).
+    "grpc.initial_reconnect_backoff_ms": RECONNECT_INITIAL_MS,
+    "grpc.max_reconnect_backoff_ms": RECONNECT_MAX_MS,
+  } as ClientConfig;
   // The configured emulator wins over PUBSUB_EMULATOR_HOST (the client reads that only without apiEndpoint).
   // A fixed universeDomain stops google-auth from probing the GCE metadata server for credentials the emulator ignores.
   if (config.emulatorHost) {
@@ -244,7 +257,14 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
     const maxBatch = Math.max(1, options.maxBatch);
     const concurrency = Math.max(1, options.concurrency ?? 1);
     const name = config.subscriptions[subscription];
+    // Leases are extended in steps of exactly the configured ack deadline: the client would otherwise grow its
+    // extensions with the observed ack latency (up to 10 minutes), and a consumer that dies holding messages
+    // would keep them from everyone else that long. With min = max, they come back within one ack deadline.
+    const ackDeadline = Duration.from({ seconds: config.ackDeadlineSeconds });
     const sub: Subscription = client.subscription(name, {
+      minAckDeadline: ackDeadline,
+      maxAckDeadline: ackDeadline,
+      streamingOptions: { retryMinBackoff: STREAM_RETRY_MIN, retryMaxBackoff: STREAM_RETRY_MAX },
       flowControl: { maxMessages: config.maxMessages, allowExcessMessages: false },
       closeOptions: { behavior: SubscriptionCloseBehaviors.WaitForProcessing, timeout: CLOSE_TIMEOUT },
     });
