@@ -68,6 +68,9 @@ const BACKOFF_BASE_MS = 100;
 // Slack beyond WaitTimeSeconds for a long poll to answer before close() aborts it.
 const POLL_GRACE_MS = 5_000;
 const BACKOFF_MAX_MS = 5_000;
+const CONNECT_TIMEOUT_MS = 3_000;
+// A request's bound beyond its long-poll wait time.
+const REQUEST_TIMEOUT_MARGIN_MS = 15_000;
 const DLQ_RETENTION_SECONDS = 1_209_600;
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
 // Queues with a redrive DLQ; the dlq role's own queue has none, so it can keep retrying its records.
@@ -290,8 +293,17 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
   const clientConfig = {
     region: config.region,
     maxAttempts,
-    // Long polls, publishes and acks run side by side: allow more sockets than the SDK default.
-    requestHandler: { httpAgent: { keepAlive: true, maxSockets: 256 }, httpsAgent: { keepAlive: true, maxSockets: 256 } },
+    requestHandler: {
+      // Long polls, publishes and acks run side by side: allow more sockets than the SDK default.
+      httpAgent: { keepAlive: true, maxSockets: 256 },
+      httpsAgent: { keepAlive: true, maxSockets: 256 },
+      // No call may hang on a broker that went away without closing the connection (the SDK waits forever by
+      // default): a connect or a whole request past these fails as a retryable TimeoutError, and the poll loop
+      // or the relay tries again. The request bound leaves a long poll its full wait time.
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      requestTimeout: config.waitTimeSeconds * 1000 + REQUEST_TIMEOUT_MARGIN_MS,
+      throwOnRequestTimeout: true,
+    },
   };
   const sns = new SNSClient({ ...clientConfig, endpoint: config.snsEndpoint });
   const sqs = new SQSClient({ ...clientConfig, endpoint: config.sqsEndpoint });
