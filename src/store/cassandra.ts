@@ -114,12 +114,13 @@ function cqlFor(ks: string) {
     selectFact: `SELECT ${FACT_COLUMNS} FROM ${ks}.orders_payments_facts WHERE order_id = ?`,
     selectCustomerOrders: `SELECT creation_date, order_id FROM ${ks}.orders_by_customer WHERE customer_id = ?`,
     selectDeadLetter: `SELECT ${DEAD_LETTER_COLUMNS} FROM ${ks}.dead_letters WHERE id = ?`,
-    selectDeadLetterStamped: `SELECT ${DEAD_LETTER_COLUMNS}, writetime(status) AS stamp FROM ${ks}.dead_letters WHERE id = ?`,
+    selectDeadLetterStamped: `SELECT ${DEAD_LETTER_COLUMNS}, writetime(status) AS w1, writetime(next_retry_at) AS w2, writetime(reason) AS w3 FROM ${ks}.dead_letters WHERE id = ?`,
     insertDeadLetter: `INSERT INTO ${ks}.dead_letters (${DEAD_LETTER_COLUMNS}) VALUES (${DEAD_LETTER_COLUMNS.split(",").map(() => "?").join(", ")})`,
     insertDeadLetterByDay: `INSERT INTO ${ks}.dead_letters_by_day (day, first_seen, id, reason, status, next_retry_at) VALUES (?, ?, ?, ?, ?, ?)`,
     insertDeadLetterByDayAt: `INSERT INTO ${ks}.dead_letters_by_day (day, first_seen, id, reason, status, next_retry_at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
     insertDeadLetterDay: `INSERT INTO ${ks}.dead_letter_days (bucket, day) VALUES (?, ?)`,
     insertDue: `INSERT INTO ${ks}.dead_letters_due (reason, next_retry_at, id) VALUES (?, ?, ?)`,
+    insertDueAt: `INSERT INTO ${ks}.dead_letters_due (reason, next_retry_at, id) VALUES (?, ?, ?) USING TIMESTAMP ?`,
     deleteDue: `DELETE FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at = ? AND id = ?`,
     selectDue: `SELECT next_retry_at, id FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at <= ?`,
     selectDays: `SELECT day FROM ${ks}.dead_letter_days WHERE bucket = ?`,
@@ -177,6 +178,12 @@ function dayOf(iso: string, id: string): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) throw new StoreError(`dead letter ${id} has first_seen "${iso}", which is not an ISO-8601 time`, false);
   return new Date(t).toISOString().slice(0, 10);
+}
+
+/** The latest write time among the record columns its index rows are derived from (null when none is set). */
+function lastWrite(row: Row): cassandra.types.Long | null {
+  const stamps = [row.w1, row.w2, row.w3].filter((w): w is cassandra.types.Long => w instanceof types.Long);
+  return stamps.reduce<cassandra.types.Long | null>((a, b) => (a === null || b.greaterThan(a) ? b : a), null);
 }
 
 /** Whether a record belongs in dead_letters_due (what the dlq role polls for retries). */
@@ -661,7 +668,7 @@ class CassandraStore implements Store {
         const stored = records[i];
         const r = stored ? toDeadLetter(stored) : null;
         const current = r && r.status === "pending" && r.reason === reason && r.next_retry_at === row.next_retry_at;
-        if (!current) await this.dropStaleDue(what, reason, row, r, stored?.stamp ?? null);
+        if (!current) await this.dropStaleDue(what, reason, row, r, stored ? lastWrite(stored) : null);
         else if (due.length < limit) due.push(r);
       }
       if (due.length >= limit) break;
@@ -672,13 +679,16 @@ class CassandraStore implements Store {
   /**
    * A due entry outlives its record's state when the record was written but its index batch was not (the
    * server went away, or the process died, in between; the batch is atomic, so dead_letters_by_day is stale
-   * too), or when two writers raced. Deletes the entry and rewrites the by_day row from the record, at the
-   * record's own write time, so that an index write newer than the record read here is never undone.
+   * too, and a rescheduled record has no entry for its new time), or when two writers raced. Deletes the entry
+   * and rewrites the record's by_day row and due entry from the record, at the record's own write time, so that
+   * an index write newer than the record read here is never undone.
    */
   private async dropStaleDue(what: string, reason: string, row: Row, r: DeadLetterRecord | null, stamp: unknown): Promise<void> {
     const index: { query: string; params: unknown[] }[] = [{ query: this.cql.deleteDue, params: [reason, row.next_retry_at, row.id] }];
     if (r && stamp !== null) {
       index.push({ query: this.cql.insertDeadLetterByDayAt, params: [dayOf(r.first_seen, r.id), r.first_seen, r.id, r.reason, r.status, r.next_retry_at, stamp] });
+      // never the key deleted above: that one disagrees with the record
+      if (dueKey(r)) index.push({ query: this.cql.insertDueAt, params: [r.reason, r.next_retry_at, r.id, stamp] });
     }
     const options = { prepare: true, logged: true, isIdempotent: true, executionProfile: "write" };
     await this.run(what, () => this.client.batch(index, options));

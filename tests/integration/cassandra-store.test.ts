@@ -423,6 +423,18 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
       expect(await dl.deadLetterCounts()).toEqual({ ...before, pending: before.pending - 1, reconciled: before.reconciled + 1 });
       expect((await dl.listDeadLetters({ status: "reconciled", limit: 100 })).items.map((r) => r.id)).toContain("dl-torn");
     });
+
+    test("a rescheduled record whose index batch was lost gets a due entry for its new time (it is retried, not forgotten)", async () => {
+      await dl.putDeadLetters([{ ...inputs[1]!, id: "dl-resched", seen_at: "2026-11-25T00:00:00.000Z" }], "2026-11-25T00:00:05.000Z");
+      // what a reconcile pass leaves when the process dies after the record write: attempts 2, retry later, old index
+      await cql(`UPDATE ${RUN}_dl.dead_letters SET attempts = 2, next_retry_at = '2026-11-25T00:10:00.000Z' WHERE id = ?`, ["dl-resched"]);
+      expect((await dl.dueDeadLetters("unmatched_order", "2026-11-25T00:01:00.000Z", 100)).map((r) => r.id)).not.toContain("dl-resched");
+      const due = await cql(`SELECT next_retry_at FROM ${RUN}_dl.dead_letters_due WHERE reason = 'unmatched_order' AND id = ? ALLOW FILTERING`, ["dl-resched"]);
+      expect(due.rows.map(plain)).toEqual([{ next_retry_at: "2026-11-25T00:10:00.000Z" }]);
+      const byDay = await cql(`SELECT status, next_retry_at FROM ${RUN}_dl.dead_letters_by_day WHERE day = ? AND first_seen = ? AND id = ?`, ["2026-11-25", "2026-11-25T00:00:00.000Z", "dl-resched"]);
+      expect(byDay.rows.map(plain)).toEqual([{ status: "pending", next_retry_at: "2026-11-25T00:10:00.000Z" }]);
+      expect((await dl.dueDeadLetters("unmatched_order", "2026-11-25T00:10:00.000Z", 100)).map((r) => [r.id, r.attempts])).toContainEqual(["dl-resched", 2]);
+    });
   });
 
   test(
