@@ -1,0 +1,249 @@
+// End to end over real brokers (moto for SNS+SQS, the Pub/Sub emulator) with the Cassandra store, driving ./ecom.
+import { afterAll, describe, expect, test } from "bun:test";
+import { parseCli } from "../../src/config/cli.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createPubsubTransport } from "../../src/transport/pubsub.ts";
+import { createSnsSqsTransport } from "../../src/transport/sns-sqs.ts";
+import type { Transport } from "../../src/transport/types.ts";
+import { deadLetterId } from "../../src/domain/validate.ts";
+import { orderAt } from "../../src/domain/generator.ts";
+import { allDeadLetters, runEcom, startEcom, tempDir, type Running } from "../helpers/ecom.ts";
+import { expectedRun, type Expected } from "../helpers/expected.ts";
+import { startProxy, type Proxy } from "../helpers/proxy.ts";
+import { SERVICES, serviceAvailable } from "../helpers/services.ts";
+import { waitForCompletion } from "../helpers/verify.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+process.env.AWS_ACCESS_KEY_ID ??= "test";
+process.env.AWS_SECRET_ACCESS_KEY ??= "test";
+const cassandraUp = await serviceAvailable("cassandra");
+const motoUp = await serviceAvailable("moto");
+const pubsubUp = await serviceAvailable("pubsub");
+
+const SEED = 11;
+// moto serves a few hundred messages/s (its SendMessage scans the queue), so these runs are small.
+const N = 300;
+const exp = expectedRun({ seed: SEED, unmatchedRatio: 0.05, duplicateRatio: 0.02 }, N, N);
+const RUN = [`--orders=${N}`, `--payments=${N}`, "--unmatched-ratio=0.05", "--duplicate-ratio=0.02", `--seed=${SEED}`];
+
+const uid = () => `e${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+const keyspaces: string[] = [];
+
+interface Broker {
+  name: "sns-sqs" | "pubsub";
+  up: boolean;
+  target: number;
+  /** Flags naming fresh resources and pointing ecom at `port` (the proxy). */
+  flags(id: string, port: number): string[];
+}
+
+const BROKERS: Broker[] = [
+  {
+    name: "sns-sqs",
+    up: motoUp,
+    target: SERVICES.moto.port,
+    flags: (id, port) => [
+      "--transport=sns-sqs",
+      `--aws-endpoint=http://127.0.0.1:${port}`,
+      "--sqs-wait-time=1",
+      "--sqs-pollers=2",
+      "--sqs-visibility-timeout=6",
+      "--sqs-max-receive-count=5",
+      `--sns-orders-topic=${id}_orders`,
+      `--sns-payments-topic=${id}_payments`,
+      `--sns-dlq-topic=${id}_dlq`,
+      `--sns-alerts-topic=${id}_alerts`,
+      `--sqs-order-queue=${id}_order_q`,
+      `--sqs-analytics-queue=${id}_analytics_q`,
+      `--sqs-payment-queue=${id}_payment_q`,
+      `--sqs-dlq-queue=${id}_dlq_q`,
+    ],
+  },
+  {
+    name: "pubsub",
+    up: pubsubUp,
+    target: SERVICES.pubsub.port,
+    flags: (id, port) => [
+      "--transport=pubsub",
+      `--pubsub-endpoint=127.0.0.1:${port}`,
+      "--pubsub-project=ecom-e2e",
+      "--pubsub-ack-deadline=10",
+      `--pubsub-orders-topic=${id}-orders`,
+      `--pubsub-payments-topic=${id}-payments`,
+      `--pubsub-dlq-topic=${id}-dlq`,
+      `--pubsub-alerts-topic=${id}-alerts`,
+      `--pubsub-order-sub=${id}-orders-sub`,
+      `--pubsub-analytics-sub=${id}-orders-analytics-sub`,
+      `--pubsub-payment-sub=${id}-payments-sub`,
+      `--pubsub-dlq-sub=${id}-dlq-sub`,
+    ],
+  },
+];
+
+afterAll(async () => {
+  // Drop the test keyspaces through a short-lived ecom-free CQL session.
+  if (!cassandraUp || keyspaces.length === 0) return;
+  const { Client } = await import("cassandra-driver");
+  const client = new Client({ contactPoints: ["127.0.0.1"], localDataCenter: "datacenter1" });
+  for (const ks of keyspaces) await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`).catch(() => {});
+  await client.shutdown();
+}, 120_000);
+
+/**
+ * verifyFinal for a real broker: at-least-once delivery means an ack (SQS delete, Pub/Sub ack) that was lost or late
+ * (in flight when the broker went away, or past a visibility timeout) lets its message come back, absorbed by the inbox as a duplicate. So
+ * each role's duplicate count is a lower bound (the producer's own duplicates); everything else is exact.
+ */
+async function verifyAfterRedeliveries(app: Running, e: Expected, seed: number) {
+  const c = (await app.get("/status")).counters;
+  expect(c.order.processed).toBe(e.orders);
+  expect(c.analytics.processed).toBe(e.orders);
+  expect(c.order.duplicates).toBeGreaterThanOrEqual(e.duplicatedOrders);
+  expect(c.analytics.duplicates).toBeGreaterThanOrEqual(e.duplicatedOrders);
+  expect(c.payment.matched + c.dlq.reconciled).toBe(e.matched.length);
+  expect(c.order.invalid + c.payment.invalid).toBe(0);
+  const paymentOf = new Map(e.matched.map((p) => [p.order_id, p]));
+  for (let id = 1; id <= e.orders; id++) {
+    const fact = await app.get(`/orders/${id}`);
+    expect(fact).toMatchObject(orderAt(seed, id));
+    const p = paymentOf.get(id);
+    if (p) expect(fact).toMatchObject({ payment_id: p.payment_id, payment_method: p.payment_method, card_last_four: p.card_last_four, payment_status: p.payment_status, payment_datetime: p.payment_datetime });
+    else expect(fact.payment_id).toBeNull();
+  }
+  expect((await app.request(`/orders/${e.orders + 1}`)).status).toBe(404);
+  const pending = await allDeadLetters(app, "pending");
+  expect(pending.map((d) => d.id).sort()).toEqual(e.unmatchedIds.map((id) => `unmatched_order.payment.${id}`).sort());
+  for (const d of pending) expect(d.reason).toBe("unmatched_order");
+}
+
+/** A bare client of the broker, built from the same flags ecom gets: publishes bodies straight to a topic. */
+function brokerClient(flags: string[]): Transport {
+  const config = loadConfig({ flags: parseCli(flags).flags, env: {} });
+  return config.transport === "sns-sqs" ? createSnsSqsTransport(config.aws, {}) : createPubsubTransport(config.pubsub, {});
+}
+
+async function publishRaw(flags: string[], bodies: string[]): Promise<void> {
+  const client = brokerClient(flags);
+  try {
+    const result = await client.publish(bodies.map((body, i) => ({ id: `raw-${Date.now()}-${i}`, topic: "orders" as const, body })));
+    expect(result.failed).toEqual([]);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Provisions fresh broker resources and a fresh Cassandra keyspace; returns the flags for every process. */
+async function setup(broker: Broker, proxy: Proxy): Promise<string[]> {
+  const id = uid();
+  const keyspace = `ecom_b_${id}`;
+  keyspaces.push(keyspace);
+  const flags = [...broker.flags(id, proxy.port), "--store=cassandra", `--cassandra-keyspace=${keyspace}`];
+  const provision = await runEcom(["provision", ...flags, `--data-dir=${tempDir()}`]);
+  expect(provision.stderr).toBe("");
+  expect(provision.code).toBe(0);
+  return flags;
+}
+
+for (const broker of BROKERS) {
+  describe.skipIf(!broker.up || !cassandraUp)(`${broker.name} + cassandra, end to end`, () => {
+    test("seeded run: every order, every matched payment, exactly the unmatched in /dlq; provision twice changes nothing", async () => {
+      const proxy = await startProxy(broker.target);
+      let app: Running | null = null;
+      try {
+        const flags = await setup(broker, proxy);
+        const again = await runEcom(["provision", ...flags, `--data-dir=${tempDir()}`]);
+        expect(again.code).toBe(0);
+        expect(again.stdout.split("\n").filter((l) => l.startsWith("created"))).toEqual([]);
+        app = await startEcom(["--role=all", ...RUN, "--rate=0", ...flags, `--data-dir=${tempDir()}`]);
+        await waitForCompletion(app, exp, 240_000);
+        // A real broker may redeliver even without an outage (moto: a visibility extension landing late).
+        await verifyAfterRedeliveries(app, exp, SEED);
+        expect(await app.stop()).toBe(0);
+      } finally {
+        app?.proc.kill("SIGKILL");
+        await proxy.close();
+      }
+    }, 360_000);
+
+    test("a consumer killed without acking: its messages go to another consumer; no loss, no double effect", async () => {
+      const proxy = await startProxy(broker.target);
+      const deadStore = await startProxy(SERVICES.cassandra.port);
+      const procs: Running[] = [];
+      try {
+        const flags = await setup(broker, proxy);
+        const count = 60;
+        // The first consumer's store is then cut: it receives orders, cannot store them, holds them unacked.
+        const first = await startEcom(["--role=order", ...flags, `--cassandra-port=${deadStore.port}`, "--cassandra-request-timeout=1s", `--data-dir=${tempDir()}`]);
+        procs.push(first);
+        await deadStore.cut();
+        const producer = await startEcom(["--role=producer", `--orders=${count}`, "--payments=0", "--duplicate-ratio=0", "--rate=0", `--seed=${SEED}`, ...flags, `--data-dir=${tempDir()}`]);
+        procs.push(producer);
+        await waitFor("the first consumer holds orders", async () => (await first.get("/status")).counters.order.received === 0 && (await producer.get("/status")).outbox.pending === 0 && first.output().includes("store unavailable"), { timeoutMs: 60_000 });
+        await first.kill9();
+        const second = await startEcom(["--role=order", ...flags, `--data-dir=${tempDir()}`]);
+        procs.push(second);
+        await waitFor(`${count} orders stored by the second consumer`, async () => (await second.get("/status")).counters.order.processed === count, { timeoutMs: 120_000 });
+        for (let id = 1; id <= count; id++) expect(await second.get(`/orders/${id}`)).toMatchObject(orderAt(SEED, id));
+        // Nothing is applied twice: redeliveries after this point are duplicates, and none are left to come.
+        const st = (await second.get("/status")).counters.order;
+        expect(st.processed).toBe(count);
+        expect(st.invalid).toBe(0);
+      } finally {
+        for (const p of procs) p.proc.kill("SIGKILL");
+        await proxy.close();
+        await deadStore.close();
+      }
+    }, 300_000);
+
+    test("a poison message published straight to the broker ends in /dlq with its reason; the role keeps going", async () => {
+      const proxy = await startProxy(broker.target);
+      let app: Running | null = null;
+      try {
+        const flags = await setup(broker, proxy);
+        app = await startEcom(["--role=order,dlq", ...flags, `--data-dir=${tempDir()}`]);
+        const garbage = "\u00ff\u00fe not json {{{ <binary-ish>";
+        const wrongType = JSON.stringify({ id: "poison-1", type: "refund", version: 1, produced_at: new Date().toISOString(), data: {} });
+        await publishRaw(flags, [garbage, wrongType]);
+        const ids = [deadLetterId("malformed", null, null, garbage), deadLetterId("invalid", null, null, wrongType)];
+        for (const id of ids) await waitFor(`dead letter ${id}`, async () => (await app!.request(`/dlq/${id}`)).ok, { timeoutMs: 60_000 });
+        expect((await app.get(`/dlq/${ids[0]}`)).reason).toBe("malformed");
+        expect((await app.get(`/dlq/${ids[1]}`)).details).toEqual(['type: unknown message type "refund"; expected order or payment']);
+        await publishRaw(flags, [JSON.stringify(orderAt(SEED, 5))]);
+        await waitFor("a valid order after the poison", async () => (await app!.request("/orders/5")).ok, { timeoutMs: 60_000 });
+        expect((await app.get("/status")).counters.order).toMatchObject({ processed: 1, invalid: 2, dead_lettered: 2 });
+      } finally {
+        app?.proc.kill("SIGKILL");
+        await proxy.close();
+      }
+    }, 300_000);
+
+    test("the broker away for 20 s mid-run: the producer keeps accepting, the relay catches up, nothing is lost", async () => {
+      const proxy = await startProxy(broker.target);
+      let app: Running | null = null;
+      try {
+        const flags = await setup(broker, proxy);
+        app = await startEcom(["--role=all", ...RUN, "--rate=40", ...flags, `--data-dir=${tempDir()}`]);
+        await waitFor("some orders through", async () => (await app!.get("/status")).counters.order.processed >= 20, { timeoutMs: 60_000 });
+        await proxy.cut();
+        const cutAt = Date.now();
+        const producedAtCut = (await app.get("/status")).counters.producer.orders;
+        // The outage itself: 20 s, watching that ecom stays up and keeps accepting into its outbox.
+        await waitFor("20 s of outage", async () => {
+          if (app!.proc.exitCode !== null) throw new Error("ecom exited during the outage");
+          return Date.now() - cutAt >= 20_000;
+        }, { timeoutMs: 30_000, intervalMs: 500 });
+        const during = await app.get("/status");
+        expect(during.counters.producer.orders).toBeGreaterThan(producedAtCut);
+        expect(during.outbox.pending).toBeGreaterThan(0);
+        await proxy.restore();
+        await waitForCompletion(app, exp, 240_000);
+        // At-least-once: an ack (SQS delete, Pub/Sub ack) in flight when the broker went away is lost and its
+        // message comes back; the inbox absorbs it as a duplicate. So duplicates may exceed the producer's own.
+        await verifyAfterRedeliveries(app, exp, SEED);
+      } finally {
+        app?.proc.kill("SIGKILL");
+        await proxy.close();
+      }
+    }, 420_000);
+  });
+}
