@@ -36,6 +36,20 @@ const RECONNECT_DELAY_MS = 1000;
 const DDL_TIMEOUT_MS = 60_000;
 /** Rows per page when scanning the dead-letter indexes. */
 const SCAN_PAGE = 5000;
+/**
+ * Writes of several orders (payments) go in one unlogged batch: one request instead of two (three) per record, which
+ * is most of the cost on the server. A batch spans at most this many partitions (Cassandra's own
+ * unlogged_batch_across_partitions_warn_threshold is 10) and stays under BATCH_BYTES (batch_size_warn_threshold is
+ * 5 KiB; above 50 KiB it refuses the batch); a record larger than that is written with single statements.
+ */
+const ORDERS_PER_BATCH = 5;
+const PAYMENTS_PER_BATCH = 3;
+const BATCH_BYTES = 4 * 1024;
+/** Dead-letter records read per `IN` query (a record may hold a whole 256 KiB message; frames stop at 16 MiB). */
+const DEAD_LETTERS_PER_READ = 20;
+/** Records per unlogged batch of dead-letter rows, and per logged batch of their index rows (a few partitions). */
+const DEAD_LETTERS_PER_BATCH = 4;
+const INDEX_ENTRIES_PER_BATCH = 10;
 /** The single partition of dead_letter_days. */
 const DAYS_BUCKET = "all";
 const SCHEMA_HINT = "run `ecom migrate` or start with --auto-migrate";
@@ -114,7 +128,7 @@ function cqlFor(ks: string) {
     selectFact: `SELECT ${FACT_COLUMNS} FROM ${ks}.orders_payments_facts WHERE order_id = ?`,
     selectCustomerOrders: `SELECT creation_date, order_id FROM ${ks}.orders_by_customer WHERE customer_id = ?`,
     selectDeadLetter: `SELECT ${DEAD_LETTER_COLUMNS} FROM ${ks}.dead_letters WHERE id = ?`,
-    selectDeadLetterStamped: `SELECT ${DEAD_LETTER_COLUMNS}, writetime(status) AS w1, writetime(next_retry_at) AS w2, writetime(reason) AS w3 FROM ${ks}.dead_letters WHERE id = ?`,
+    selectDeadLettersStamped: `SELECT ${DEAD_LETTER_COLUMNS}, writetime(status) AS w1, writetime(next_retry_at) AS w2, writetime(reason) AS w3 FROM ${ks}.dead_letters WHERE id IN ?`,
     insertDeadLetter: `INSERT INTO ${ks}.dead_letters (${DEAD_LETTER_COLUMNS}) VALUES (${DEAD_LETTER_COLUMNS.split(",").map(() => "?").join(", ")})`,
     insertDeadLetterByDay: `INSERT INTO ${ks}.dead_letters_by_day (day, first_seen, id, reason, status, next_retry_at) VALUES (?, ?, ?, ?, ?, ?)`,
     insertDeadLetterByDayAt: `INSERT INTO ${ks}.dead_letters_by_day (day, first_seen, id, reason, status, next_retry_at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
@@ -173,11 +187,57 @@ function toDeadLetter(row: Row): DeadLetterRecord {
   };
 }
 
+/** Records for an error message: `order 7`, `orders 7, 9` or `orders 7, 9 and 3 more`. */
+function describeIds(noun: string, ids: number[]): string {
+  if (ids.length === 1) return `${noun} ${ids[0]}`;
+  return `${noun}s ${ids.slice(0, 2).join(", ")}${ids.length > 2 ? ` and ${ids.length - 2} more` : ""}`;
+}
+
 /** UTC day (YYYY-MM-DD) of an ISO-8601 time: the dead_letters_by_day partition of a record. */
 function dayOf(iso: string, id: string): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) throw new StoreError(`dead letter ${id} has first_seen "${iso}", which is not an ISO-8601 time`, false);
   return new Date(t).toISOString().slice(0, 10);
+}
+
+/**
+ * The record a put of `input` leaves: a new pending one (attempts 1), or the stored one with attempts + 1, last seen,
+ * reason, details and original refreshed, and pending again.
+ */
+function merged(input: DeadLetterInput, previous: DeadLetterRecord | null, nextRetryAt: string | null): DeadLetterRecord {
+  const retryAt = input.reason === "unmatched_order" ? nextRetryAt : null;
+  const now = new Date().toISOString();
+  if (previous) {
+    return {
+      ...previous,
+      reason: input.reason,
+      details: input.details,
+      original: input.original,
+      attempts: previous.attempts + 1,
+      last_seen: input.seen_at > previous.last_seen ? input.seen_at : previous.last_seen,
+      status: "pending",
+      // keep a schedule already running; a record that had none gets one if it is now retryable
+      next_retry_at: previous.next_retry_at ?? retryAt,
+      updated_at: now,
+    };
+  }
+  return {
+    id: input.id,
+    reason: input.reason,
+    details: input.details,
+    original: input.original,
+    topic: input.topic,
+    subscription: input.subscription,
+    message_id: input.message_id,
+    type: input.type,
+    business_key: input.business_key,
+    attempts: 1,
+    first_seen: input.seen_at,
+    last_seen: input.seen_at,
+    status: "pending",
+    next_retry_at: retryAt,
+    updated_at: now,
+  };
 }
 
 /** The latest write time among the record columns its index rows are derived from (null when none is set). */
@@ -218,22 +278,57 @@ function decodeCursor(cursor: string): ListKey {
   throw new StoreError(`cursor ${JSON.stringify(cursor.slice(0, 40))} was not issued by this store: pass the \`next\` of a previous page`, false);
 }
 
-/** Runs `fn` over items: concurrently across keys, in input order for items sharing a key (so the last one wins). */
-async function eachByKey<T, R>(items: T[], key: (item: T) => string | number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  const groups = new Map<string | number, number[]>();
-  items.forEach((item, i) => {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(i);
-    else groups.set(k, [i]);
-  });
-  await Promise.all(
-    [...groups.values()].map(async (indexes) => {
-      for (const i of indexes) results[i] = await fn(items[i]!);
-    }),
-  );
-  return results;
+/**
+ * Splits items into rounds so that no two items of a round share a key, keeping input order per key: the k-th item
+ * of a key goes to round k (statements of one batch share a timestamp, so a later write must go in a later round).
+ */
+function roundsByKey<T>(items: T[], keys: (item: T) => (string | number)[]): T[][] {
+  const rounds: T[][] = [];
+  const last = new Map<string | number, number>();
+  for (const item of items) {
+    const ks = keys(item);
+    const round = Math.max(-1, ...ks.map((k) => last.get(k) ?? -1)) + 1;
+    for (const k of ks) last.set(k, round);
+    (rounds[round] ??= []).push(item);
+  }
+  return rounds;
+}
+
+type Statement = { query: string; params: unknown[] };
+
+/** About how many bytes a statement adds to a batch (what Cassandra's batch size thresholds count). */
+function statementBytes(st: Statement): number {
+  let n = 16;
+  for (const v of st.params) n += typeof v === "string" ? Buffer.byteLength(v) + 4 : 12;
+  return n;
+}
+
+/**
+ * Groups the statements of records (one group per record) into batches of at most `perBatch` records and BATCH_BYTES;
+ * the group of a record too large for a batch of several comes back in `large`.
+ */
+function toBatches(groups: Statement[][], perBatch: number): { batches: Statement[][]; large: Statement[][] } {
+  const batches: Statement[][] = [];
+  const large: Statement[][] = [];
+  let current: Statement[] = [];
+  let records = 0;
+  let bytes = 0;
+  for (const group of groups) {
+    const size = group.reduce((n, st) => n + statementBytes(st), 0);
+    if (size > BATCH_BYTES) {
+      large.push(group);
+      continue;
+    }
+    if (records === perBatch || bytes + size > BATCH_BYTES) {
+      batches.push(current);
+      [current, records, bytes] = [[], 0, 0];
+    }
+    current.push(...group);
+    records++;
+    bytes += size;
+  }
+  if (current.length) batches.push(current);
+  return { batches, large };
 }
 
 /** A counting semaphore: at most `max` requests in flight across the whole store, first come first served. */
@@ -480,38 +575,69 @@ class CassandraStore implements Store {
   // ---- facts
 
   async upsertOrders(orders: Order[]): Promise<void> {
-    await eachByKey(orders, (o) => o.order_id, (o) => this.upsertOrder(o));
+    for (const round of roundsByKey(orders, (o) => [o.order_id])) {
+      await this.writeAll(`upsert of ${describeIds("order", round.map((o) => o.order_id))}`, round.map((o) => this.orderStatements(o)), ORDERS_PER_BATCH);
+    }
   }
 
   /** The order columns only (payment columns untouched), plus its orders_by_customer entry. */
-  private async upsertOrder(o: Order): Promise<void> {
-    const what = `upsert of order ${o.order_id}`;
+  private orderStatements(o: Order): Statement[] {
     const values = [o.item, long(o.quantity), o.price, o.shipping_address, o.order_status];
-    await Promise.all([
-      this.write(what, this.cql.insertFact, [long(o.order_id), long(o.customer_id), ...values, o.creation_date]),
-      this.write(what, this.cql.insertByCustomer, [long(o.customer_id), o.creation_date, long(o.order_id), ...values]),
-    ]);
+    return [
+      { query: this.cql.insertFact, params: [long(o.order_id), long(o.customer_id), ...values, o.creation_date] },
+      { query: this.cql.insertByCustomer, params: [long(o.customer_id), o.creation_date, long(o.order_id), ...values] },
+    ];
   }
 
+  /**
+   * Reads the key of every order the payments name, then sets each payment on its existing fact row and query-table
+   * copies; false for a payment whose order is absent. Two payments of one order are written in input order (the
+   * last one wins). One single-partition read per order rather than `IN` queries: it goes to a replica of its
+   * partition, and measured, faster `IN` reads let more payments overtake their orders, whose detour through the
+   * dead-letter records costs far more than the reads saved.
+   */
   async applyPayments(payments: Payment[]): Promise<boolean[]> {
-    return eachByKey(payments, (p) => p.order_id, (p) => this.applyPayment(p));
+    const keys = await this.orderKeys([...new Set(payments.map((p) => p.order_id))]);
+    const found = payments.filter((p) => keys.has(p.order_id));
+    for (const round of roundsByKey(found, (p) => [`o${p.order_id}`, `p${p.payment_id}`])) {
+      const what = describeIds("payment", round.map((p) => p.payment_id));
+      await this.writeAll(what, round.map((p) => this.paymentStatements(p, keys.get(p.order_id)!)), PAYMENTS_PER_BATCH);
+    }
+    return payments.map((p) => keys.has(p.order_id));
   }
 
-  /** Sets the payment on an existing fact row (and its query-table copies); false when the order is absent. */
-  private async applyPayment(p: Payment): Promise<boolean> {
-    const what = `payment ${p.payment_id} of order ${p.order_id}`;
-    const order = (await this.read(what, this.cql.selectOrderKey, [long(p.order_id)])).first();
-    if (!order) return false;
+  /** order_id → the fact row's orders_by_customer key, for the orders that exist. */
+  private async orderKeys(orderIds: number[]): Promise<Map<number, { customer_id: unknown; creation_date: unknown }>> {
+    const rows = await Promise.all(orderIds.map((id) => this.read(`read of order ${id}`, this.cql.selectOrderKey, [long(id)]).then((rs) => rs.first())));
+    const keys = new Map<number, { customer_id: unknown; creation_date: unknown }>();
+    rows.forEach((row, i) => row && keys.set(orderIds[i]!, { customer_id: row.customer_id, creation_date: row.creation_date }));
+    return keys;
+  }
+
+  private paymentStatements(p: Payment, order: { customer_id: unknown; creation_date: unknown }): Statement[] {
     const fields = [long(p.payment_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime];
-    const writes = [
-      this.write(what, this.cql.updateFactPayment, [...fields, long(p.order_id)]),
-      this.write(what, this.cql.insertPaymentById, [long(p.payment_id), long(p.order_id), ...fields.slice(1)]),
+    const statements: Statement[] = [
+      { query: this.cql.updateFactPayment, params: [...fields, long(p.order_id)] },
+      { query: this.cql.insertPaymentById, params: [long(p.payment_id), long(p.order_id), ...fields.slice(1)] },
     ];
     if (order.customer_id !== null && order.creation_date !== null) {
-      writes.push(this.write(what, this.cql.updateByCustomerPayment, [...fields, order.customer_id, order.creation_date, long(p.order_id)]));
+      statements.push({ query: this.cql.updateByCustomerPayment, params: [...fields, order.customer_id, order.creation_date, long(p.order_id)] });
     }
-    await Promise.all(writes);
-    return true;
+    return statements;
+  }
+
+  /**
+   * Writes the statements of records (one group per record) in batches of `perBatch` records (see ORDERS_PER_BATCH),
+   * concurrently; resolves when all are written. `logged` batches apply all or nothing, and a group too large to share
+   * one goes as a logged batch of its own; unlogged, its statements go one by one.
+   */
+  private async writeAll(what: string, groups: Statement[][], perBatch: number, logged = false): Promise<void> {
+    const { batches, large } = toBatches(groups, perBatch);
+    const options = { prepare: true, logged, isIdempotent: true, executionProfile: "write" };
+    const send = (statements: Statement[]) =>
+      statements.length === 1 ? this.write(what, statements[0]!.query, statements[0]!.params) : this.run(what, () => this.client.batch(statements, options));
+    const alone = logged ? large : large.flat().map((st) => [st]);
+    await Promise.all([...batches, ...alone].map(send));
   }
 
   async getFact(orderId: number): Promise<Fact | null> {
@@ -540,69 +666,57 @@ class CassandraStore implements Store {
   // ---- dead letters
 
   async putDeadLetters(records: DeadLetterInput[], nextRetryAt: string | null): Promise<void> {
-    await eachByKey(records, (r) => r.id, (r) => this.putDeadLetter(r, nextRetryAt));
+    for (const round of roundsByKey(records, (r) => [r.id])) {
+      const stored = await this.readDeadLetters(round.map((r) => r.id));
+      await this.writeDeadLetters(round.map((input) => {
+        const previous = stored.get(input.id)?.record ?? null;
+        return { record: merged(input, previous, nextRetryAt), previous };
+      }));
+    }
   }
 
-  /** Read-modify-write of one record (attempts and first_seen come from the stored one). */
-  private async putDeadLetter(input: DeadLetterInput, nextRetryAt: string | null): Promise<void> {
-    const previous = await this.getDeadLetter(input.id);
-    const retryAt = input.reason === "unmatched_order" ? nextRetryAt : null;
-    const now = new Date().toISOString();
-    const record: DeadLetterRecord = previous
-      ? {
-          ...previous,
-          reason: input.reason,
-          details: input.details,
-          original: input.original,
-          attempts: previous.attempts + 1,
-          last_seen: input.seen_at > previous.last_seen ? input.seen_at : previous.last_seen,
-          status: "pending",
-          // keep a schedule already running; a record that had none gets one if it is now retryable
-          next_retry_at: previous.next_retry_at ?? retryAt,
-          updated_at: now,
-        }
-      : {
-          id: input.id,
-          reason: input.reason,
-          details: input.details,
-          original: input.original,
-          topic: input.topic,
-          subscription: input.subscription,
-          message_id: input.message_id,
-          type: input.type,
-          business_key: input.business_key,
-          attempts: 1,
-          first_seen: input.seen_at,
-          last_seen: input.seen_at,
-          status: "pending",
-          next_retry_at: retryAt,
-          updated_at: now,
-        };
-    await this.writeDeadLetter(record, previous);
+  /** Stored records (with the write time of their index columns) by id; absent ids are missing from the map. */
+  private async readDeadLetters(ids: string[]): Promise<Map<string, { record: DeadLetterRecord; stamp: unknown }>> {
+    const unique = [...new Set(ids)];
+    const chunks: string[][] = [];
+    for (let i = 0; i < unique.length; i += DEAD_LETTERS_PER_READ) chunks.push(unique.slice(i, i + DEAD_LETTERS_PER_READ));
+    const pages = await Promise.all(
+      chunks.map((chunk) => this.read(`read of dead letter${chunk.length > 1 ? "s" : ""} ${chunk.slice(0, 2).join(", ")}${chunk.length > 2 ? ` and ${chunk.length - 2} more` : ""}`, this.cql.selectDeadLettersStamped, [chunk], { fetchSize: chunk.length + 1 })),
+    );
+    const found = new Map<string, { record: DeadLetterRecord; stamp: unknown }>();
+    for (const page of pages) for (const row of page.rows) found.set(row.id, { record: toDeadLetter(row), stamp: lastWrite(row) });
+    return found;
   }
 
   /**
-   * Writes a record, then its index rows in one logged batch (all or nothing across the index tables). The
-   * record goes alone: its `original` may be a whole oversize message, and Cassandra refuses multi-partition
-   * batches above batch_size_fail_threshold (50 KiB by default). Record first, so an index entry never points
-   * to a record that was not written; a failure in between rejects, and the caller's retry writes both.
+   * Writes records (unlogged batches of a few, a large one alone: its `original` may be a whole oversize message and
+   * Cassandra refuses batches above batch_size_fail_threshold, 50 KiB by default), then their index rows in logged
+   * batches (all or nothing across the index tables; they share a few partitions: the day, the days bucket, the due
+   * reason). Records first, so an index entry never points to a record that was not written; a failure in between
+   * rejects, and the caller's retry writes both (or dueDeadLetters repairs a stale entry). Ids must be distinct.
    */
-  private async writeDeadLetter(r: DeadLetterRecord, previous: DeadLetterRecord | null): Promise<void> {
-    const what = `write of dead letter ${r.id}`;
-    const day = dayOf(r.first_seen, r.id);
-    const details = r.details === undefined ? null : JSON.stringify(r.details);
-    await this.write(what, this.cql.insertDeadLetter, [r.id, r.reason, details, r.original, r.topic, r.subscription, r.message_id,
-      r.type, r.business_key, r.attempts, r.first_seen, r.last_seen, r.status, r.next_retry_at, r.updated_at]);
-    const index: { query: string; params: unknown[] }[] = [
-      { query: this.cql.insertDeadLetterByDay, params: [day, r.first_seen, r.id, r.reason, r.status, r.next_retry_at] },
-      { query: this.cql.insertDeadLetterDay, params: [DAYS_BUCKET, day] },
-    ];
-    const [was, now] = [previous ? dueKey(previous) : null, dueKey(r)];
-    // a delete and an insert of the same key in one batch share a timestamp, and the delete would win
-    if (previous && was && was !== now) index.push({ query: this.cql.deleteDue, params: [previous.reason, previous.next_retry_at, r.id] });
-    if (now) index.push({ query: this.cql.insertDue, params: [r.reason, r.next_retry_at, r.id] });
-    const options = { prepare: true, logged: true, isIdempotent: true, executionProfile: "write" };
-    await this.run(what, () => this.client.batch(index, options));
+  private async writeDeadLetters(writes: { record: DeadLetterRecord; previous: DeadLetterRecord | null }[]): Promise<void> {
+    if (writes.length === 0) return;
+    const what = `write of ${writes.length === 1 ? `dead letter ${writes[0]!.record.id}` : `dead letters ${writes[0]!.record.id} and ${writes.length - 1} more`}`;
+    const records = writes.map(({ record: r }) => [{
+      query: this.cql.insertDeadLetter,
+      params: [r.id, r.reason, r.details === undefined ? null : JSON.stringify(r.details), r.original, r.topic, r.subscription, r.message_id,
+        r.type, r.business_key, r.attempts, r.first_seen, r.last_seen, r.status, r.next_retry_at, r.updated_at],
+    }]);
+    await this.writeAll(what, records, DEAD_LETTERS_PER_BATCH, false);
+    const index = writes.map(({ record: r, previous }) => {
+      const day = dayOf(r.first_seen, r.id);
+      const statements: Statement[] = [
+        { query: this.cql.insertDeadLetterByDay, params: [day, r.first_seen, r.id, r.reason, r.status, r.next_retry_at] },
+        { query: this.cql.insertDeadLetterDay, params: [DAYS_BUCKET, day] },
+      ];
+      const [was, now] = [previous ? dueKey(previous) : null, dueKey(r)];
+      // a delete and an insert of the same key in one batch share a timestamp, and the delete would win
+      if (previous && was && was !== now) statements.push({ query: this.cql.deleteDue, params: [previous.reason, previous.next_retry_at, r.id] });
+      if (now) statements.push({ query: this.cql.insertDue, params: [r.reason, r.next_retry_at, r.id] });
+      return statements;
+    });
+    await this.writeAll(what, index, INDEX_ENTRIES_PER_BATCH, true);
   }
 
   /**
@@ -637,21 +751,23 @@ class CassandraStore implements Store {
   }
 
   async updateDeadLetters(updates: DeadLetterUpdate[]): Promise<void> {
-    await eachByKey(updates, (u) => u.id, (u) => this.updateDeadLetter(u));
-  }
-
-  private async updateDeadLetter(u: DeadLetterUpdate): Promise<void> {
-    const previous = await this.getDeadLetter(u.id);
-    if (!previous) return;
-    const record: DeadLetterRecord = {
-      ...previous,
-      status: u.status ?? previous.status,
-      attempts: u.attempts ?? previous.attempts,
-      next_retry_at: u.next_retry_at === undefined ? previous.next_retry_at : u.next_retry_at,
-      last_seen: u.last_seen ?? previous.last_seen,
-      updated_at: new Date().toISOString(),
-    };
-    await this.writeDeadLetter(record, previous);
+    for (const round of roundsByKey(updates, (u) => [u.id])) {
+      const stored = await this.readDeadLetters(round.map((u) => u.id));
+      const now = new Date().toISOString();
+      await this.writeDeadLetters(round.flatMap((u) => {
+        const previous = stored.get(u.id)?.record;
+        if (!previous) return [];
+        const record: DeadLetterRecord = {
+          ...previous,
+          status: u.status ?? previous.status,
+          attempts: u.attempts ?? previous.attempts,
+          next_retry_at: u.next_retry_at === undefined ? previous.next_retry_at : u.next_retry_at,
+          last_seen: u.last_seen ?? previous.last_seen,
+          updated_at: now,
+        };
+        return [{ record, previous }];
+      }));
+    }
   }
 
   /**
@@ -663,12 +779,12 @@ class CassandraStore implements Store {
     const due: DeadLetterRecord[] = [];
     if (limit < 1) return due;
     for await (const rows of this.pages(what, this.cql.selectDue, [reason, now], limit)) {
-      const records = await Promise.all(rows.map((r) => this.read(`read of dead letter ${r.id}`, this.cql.selectDeadLetterStamped, [r.id]).then((rs) => rs.first())));
-      for (const [i, row] of rows.entries()) {
-        const stored = records[i];
-        const r = stored ? toDeadLetter(stored) : null;
+      const records = await this.readDeadLetters(rows.map((r) => r.id));
+      for (const row of rows) {
+        const stored = records.get(row.id);
+        const r = stored?.record ?? null;
         const current = r && r.status === "pending" && r.reason === reason && r.next_retry_at === row.next_retry_at;
-        if (!current) await this.dropStaleDue(what, reason, row, r, stored ? lastWrite(stored) : null);
+        if (!current) await this.dropStaleDue(what, reason, row, r, stored?.stamp ?? null);
         else if (due.length < limit) due.push(r);
       }
       if (due.length >= limit) break;

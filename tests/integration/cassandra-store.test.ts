@@ -190,6 +190,30 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     expect(await store.getFact(2001)).toEqual({ ...resent, ...payment(6001, 2001) });
   });
 
+  test("one call with many records (written in batches): repeats of a key land in call order, an oversize order is stored too", async () => {
+    const many = Array.from({ length: 230 }, (_, i) => order(8000 + i, 900 + (i % 7), `2026-11-20T10:${String(i % 60).padStart(2, "0")}:00.000Z`));
+    const big = order(8500, 907, "2026-11-20T11:00:00.000Z", { shipping_address: "x".repeat(60 * 1024) }); // above the 50 KiB batch limit
+    // the later value is the smaller one: writes sharing a timestamp would resolve to the larger
+    const first = order(8600, 908, "2026-11-20T12:00:00.000Z", { order_status: "shipped" });
+    const second = { ...first, order_status: "created" };
+    await store.upsertOrders([first, ...many, big, second]);
+    expect((await store.getFact(8600))!.order_status).toBe("created");
+    expect((await store.getFact(8500))!.shipping_address.length).toBe(60 * 1024);
+    const ids = [...many, big].map((o) => cassandra.types.Long.fromNumber(o.order_id));
+    expect((await cql(`SELECT order_id FROM ${RUN}.orders_payments_facts WHERE order_id IN ?`, [ids])).rowLength).toBe(231);
+
+    // 234 payments, two for order 8600 (the later one wins), one for a missing order
+    const payments = [payment(9601, 8600), ...many.map((o, i) => payment(9000 + i, o.order_id)), payment(9500, 8500), payment(9600, 8600), payment(9999, 8999)];
+    const applied = await store.applyPayments(payments);
+    expect(applied).toEqual([...payments.slice(0, -1).map(() => true), false]);
+    expect(await store.getFact(8600)).toEqual({ ...second, ...payment(9600, 8600) });
+    expect(await store.getFact(8229)).toEqual({ ...many[229]!, ...payment(9229, 8229) });
+    const byCustomer = await cql(`SELECT order_id, payment_id FROM ${RUN}.orders_by_customer WHERE customer_id = ?`, [cassandra.types.Long.fromNumber(908)]);
+    expect(byCustomer.rows.map(plain)).toEqual([{ order_id: 8600, payment_id: 9600 }]);
+    const byId = await cql(`SELECT payment_id FROM ${RUN}.payments_by_id WHERE payment_id IN ?`, [[9600, 9601, 9500, 9999].map((n) => cassandra.types.Long.fromNumber(n))]);
+    expect(byId.rows.map((r) => r.payment_id.toNumber()).sort()).toEqual([9500, 9600, 9601]);
+  });
+
   test("applyPayments for a missing order returns false and creates no row", async () => {
     await store.upsertOrders([order(3001, 60, "2026-11-20T10:00:00.000Z")]);
     expect(await store.applyPayments([payment(7001, 3999), payment(7002, 3001), payment(7003, 3998)])).toEqual([false, true, false]);
