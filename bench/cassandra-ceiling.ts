@@ -1,9 +1,11 @@
-// The Cassandra write ceiling: the bare driver inserting order rows (prepared INSERT, executeConcurrent), to size
-// the store's default concurrency and to see how close the order role gets. Run: bun bench/cassandra-ceiling.ts [rows]
+// The Cassandra write ceiling: the bare driver inserting rows (prepared INSERT, executeConcurrent), to size the
+// store's default concurrency and to see how close the pipeline gets. Run: bun bench/cassandra-ceiling.ts [rows]
 import cassandra from "cassandra-driver";
 import type { CassandraConfig } from "../src/config/types.ts";
-import type { Order } from "../src/domain/model.ts";
+import { orderAt, paymentAt } from "../src/domain/generator.ts";
+import type { Order, Payment } from "../src/domain/model.ts";
 import { cassandraClientOptions, createCassandraStore } from "../src/store/cassandra.ts";
+import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
 
 export const CONCURRENCY_LEVELS = [32, 64, 128, 256, 512] as const;
 
@@ -51,6 +53,102 @@ export async function measureCassandraCeiling(
   } finally {
     await client.shutdown();
   }
+}
+
+/** What a pipeline run of `n` orders and `n` payments (none unmatched) ends with: each order and its payment. */
+export function pipelineRows(seed: number, n: number): { order: Order; payment: Payment }[] {
+  const opts = { seed, unmatchedRatio: 0, duplicateRatio: 0 };
+  return Array.from({ length: n }, (_, i) => ({ order: orderAt(seed, i + 1), payment: paymentAt(opts, i + 1) }));
+}
+
+export interface SameRowsCeiling {
+  ordersPerSec: number;
+  concurrency: number;
+  levels: { concurrency: number; ordersPerSec: number }[];
+}
+
+/**
+ * The driver alone writing the rows a pipeline run ends with, into `<keyspace>` (migrated): per order its fact row with
+ * the payment set, its orders_by_customer row and its payments_by_id row, as three prepared single-row INSERTs through
+ * executeConcurrent, at each level of CONCURRENCY_LEVELS (best of PASSES timed passes after an untimed one). The best
+ * level is the ceiling, in orders/s (three rows each).
+ */
+export async function measureSameRowsCeiling(config: CassandraConfig, rows: { order: Order; payment: Payment }[]): Promise<SameRowsCeiling> {
+  const client = new cassandra.Client(cassandraClientOptions(config));
+  await client.connect();
+  try {
+    const ks = config.keyspace;
+    const cols = "customer_id, item, quantity, price, shipping_address, order_status, creation_date, payment_id, payment_method, card_last_four, payment_status, payment_datetime";
+    const fact = `INSERT INTO ${ks}.orders_payments_facts (order_id, ${cols}) VALUES (${Array(13).fill("?").join(", ")})`;
+    const byCustomer = `INSERT INTO ${ks}.orders_by_customer (order_id, ${cols}) VALUES (${Array(13).fill("?").join(", ")})`;
+    const byId = `INSERT INTO ${ks}.payments_by_id (payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime) VALUES (?, ?, ?, ?, ?, ?)`;
+    const L = cassandra.types.Long.fromNumber;
+    const statements = rows.flatMap(({ order: o, payment: p }) => {
+      const values = [L(o.customer_id), o.item, L(o.quantity), o.price, o.shipping_address, o.order_status, o.creation_date, L(p.payment_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime];
+      return [
+        { query: fact, params: [L(o.order_id), ...values] },
+        { query: byCustomer, params: [L(o.order_id), ...values] },
+        { query: byId, params: [L(p.payment_id), L(o.order_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime] },
+      ];
+    });
+    const run = (concurrencyLevel: number) =>
+      cassandra.concurrent.executeConcurrent(client, statements, { concurrencyLevel, executionProfile: "write", raiseOnFirstError: true });
+    await run(128);
+    const levels: SameRowsCeiling["levels"] = [];
+    for (const concurrency of CONCURRENCY_LEVELS) {
+      let bestMs = Infinity;
+      for (let pass = 0; pass < PASSES; pass++) {
+        const started = performance.now();
+        await run(concurrency);
+        bestMs = Math.min(bestMs, performance.now() - started);
+      }
+      levels.push({ concurrency, ordersPerSec: Math.round(rows.length / (bestMs / 1000)) });
+    }
+    const best = levels.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
+    return { ...best, levels };
+  } finally {
+    await client.shutdown();
+  }
+}
+
+export interface CassandraBench {
+  pipeline: PipelineResult;
+  ceiling: SameRowsCeiling;
+  /** The fact-table-only ceiling (one INSERT per order), for reference. */
+  factRows: { rowsPerSec: number; concurrency: number };
+}
+
+/** Runs `fn` on a fresh keyspace, migrated first and dropped afterwards. */
+async function withFreshKeyspace<T>(config: CassandraConfig, fn: (config: CassandraConfig) => Promise<T>): Promise<T> {
+  const fresh = { ...config, keyspace: `ecom_bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` };
+  const store = await createCassandraStore(fresh);
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
+  try {
+    return await fn(fresh);
+  } finally {
+    const admin = new cassandra.Client(cassandraClientOptions(fresh));
+    await admin.execute(`DROP KEYSPACE IF EXISTS ${fresh.keyspace}`, [], { readTimeout: 60_000 }).finally(() => admin.shutdown());
+  }
+}
+
+/**
+ * `bun run bench --store=cassandra`: a warm-up and a measured pipeline run, each on a fresh migrated keyspace, then the
+ * ceilings measured in the same process on fresh keyspaces of their own.
+ */
+export async function benchCassandra(flags: Record<string, unknown>, n: number): Promise<CassandraBench> {
+  const base = benchConfig(flags, n, "/tmp").cassandra;
+  const pipelineOn = (count: number) =>
+    withFreshKeyspace(base, (fresh) => runPipeline({ ...flags, "cassandra-keyspace": fresh.keyspace }, count));
+  await pipelineOn(Math.min(5000, n));
+  const pipeline = await pipelineOn(n);
+  const seed = benchConfig(flags, n, "/tmp").producer.seed;
+  const ceiling = await withFreshKeyspace(base, (fresh) => measureSameRowsCeiling(fresh, pipelineRows(seed, n)));
+  const factRows = await withFreshKeyspace(base, (fresh) => measureCassandraCeiling(fresh, pipelineRows(seed, n).map((r) => r.order)));
+  return { pipeline, ceiling, factRows: { rowsPerSec: factRows.rowsPerSec, concurrency: factRows.concurrency } };
 }
 
 /** Deterministic order rows (the shape the producer emits). */
