@@ -7,7 +7,8 @@ const nArg = argv.find((a) => a.startsWith("--n="));
 const cli = parseCli(argv.filter((a) => !a.startsWith("--n=")));
 const transport = (cli.flags.transport as string | undefined) ?? "local";
 const store = (cli.flags.store as string | undefined) ?? "sqlite";
-const n = nArg ? Number(nArg.slice(4)) : transport === "local" && store === "sqlite" ? 100_000 : 20_000;
+// moto serves a few hundred messages/s, so its default run is small.
+const n = nArg ? Number(nArg.slice(4)) : transport === "sns-sqs" ? 500 : transport === "pubsub" ? 10_000 : store === "sqlite" ? 100_000 : 20_000;
 
 const fmt = (x: number | null, digits = 0) => (x === null ? "n/a" : x.toLocaleString("en-US", { maximumFractionDigits: digits }));
 function print(label: string, r: PipelineResult) {
@@ -28,6 +29,18 @@ if (store === "cassandra") {
   console.log(`ceiling: driver alone, same rows (fact + orders_by_customer + payments_by_id row per order, prepared INSERTs): ${fmt(ceiling.ordersPerSec)} orders/s at concurrency ${ceiling.concurrency} (${levels})`);
   console.log(`pipeline/ceiling: ${fmt((pipeline.ordersPerSec / ceiling.ordersPerSec) * 100, 1)}% (target >= 70%)`);
   console.log(`for reference, fact rows alone (one INSERT per order): ${fmt(factRows.rowsPerSec)} rows/s at concurrency ${factRows.concurrency}; pipeline orders/s is ${fmt((pipeline.ordersPerSec / factRows.rowsPerSec) * 100, 1)}% of it`);
+  process.exit(0);
+}
+if (transport === "sns-sqs" || transport === "pubsub") {
+  // The pipeline over the broker, then the bare SDK moving as many messages through the same server.
+  const { benchBroker } = await import("./brokers.ts");
+  const { pipeline, ceiling } = await benchBroker(transport, cli.flags, n);
+  print("pipeline", pipeline);
+  console.log(
+    `ceiling: bare ${transport} client, ${fmt(2 * n)} messages through one queue/subscription: publish ${fmt(ceiling.publishPerSec)}/s, ` +
+      `consume+ack ${fmt(ceiling.consumePerSec)}/s, end to end ${fmt(ceiling.endToEndPerSec)} messages/s`,
+  );
+  console.log(`pipeline/ceiling (messages/s end to end): ${fmt((pipeline.messagesPerSec / ceiling.endToEndPerSec) * 100, 1)}% (target >= 70%)`);
   process.exit(0);
 }
 // Warm-up run (JIT, page cache), then the measured one.
