@@ -73,17 +73,22 @@ function migrate(handle: DbHandle): void {
   }
 }
 
+/** Prepares each distinct SQL text once per connection. */
+function cachedPrepare(prepare: (text: string) => Statement): (text: string) => Statement {
+  const cache = new Map<string, Statement>();
+  return (text) => {
+    let st = cache.get(text);
+    if (!st) cache.set(text, (st = prepare(text)));
+    return st;
+  };
+}
+
 async function openBun(path: string): Promise<DbHandle> {
   const { Database } = await import("bun:sqlite");
   const { drizzle } = await import("drizzle-orm/bun-sqlite");
   const client = new Database(path, { create: true, strict: true });
   const db = drizzle({ client, schema }) as unknown as Db;
-  const cache = new Map<string, Statement>();
-  const prepare = (text: string) => {
-    let st = cache.get(text);
-    if (!st) cache.set(text, (st = client.prepare(text) as unknown as Statement));
-    return st;
-  };
+  const prepare = cachedPrepare((text) => client.prepare(text) as unknown as Statement);
   return { db, path, prepare, exec: (text) => void client.run(text), close: () => client.close() };
 }
 
@@ -92,11 +97,6 @@ async function openNode(path: string): Promise<DbHandle> {
   const { drizzle } = await import("drizzle-orm/better-sqlite3");
   const client = new Database(path);
   const db = drizzle({ client, schema }) as unknown as Db;
-  const cache = new Map<string, Statement>();
-  const prepare = (text: string) => {
-    let st = cache.get(text);
-    if (!st) cache.set(text, (st = client.prepare(text) as unknown as Statement));
-    return st;
-  };
+  const prepare = cachedPrepare((text) => client.prepare(text) as unknown as Statement);
   return { db, path, prepare, exec: (text) => void client.exec(text), close: () => client.close() };
 }

@@ -40,16 +40,4 @@ export function deadLetterMessage(input: DeadLetterInput, now: Date): OutgoingMe
   return { id: env.id, topic: "deadletters", body: JSON.stringify(env), attributes: { reason: input.reason } };
 }
 
-/** Waits `ms` or until the signal aborts. */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
+export { pause } from "../util/pause.ts";

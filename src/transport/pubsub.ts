@@ -26,14 +26,11 @@ import {
   type SubscriptionName,
   type TopicName,
   type Transport,
+  type TransportLogger,
 } from "./types.ts";
+import { pause as sleep } from "../util/pause.ts";
 
-export interface TransportLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { TransportLogger } from "./types.ts";
 
 export interface PubsubOptions {
   /** Unused by this transport beyond the client's own retry settings; kept for a uniform factory signature. */
@@ -117,18 +114,6 @@ function wrap(error: unknown, what: string, messageIds?: string[]): TransportErr
 
 // ---------------------------------------------------------------- small helpers
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** Rejects when the signal aborts; otherwise settles like `promise`. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {

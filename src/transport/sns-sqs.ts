@@ -41,14 +41,11 @@ import {
   type SubscriptionName,
   type TopicName,
   type Transport,
+  type TransportLogger,
 } from "./types.ts";
+import { pause as sleep } from "../util/pause.ts";
 
-export interface TransportLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { TransportLogger } from "./types.ts";
 
 export interface SnsSqsOptions {
   /** Attempts per SDK call and per failed PublishBatch entry (default 3); redrive uses config.maxReceiveCount. */
@@ -135,18 +132,6 @@ function missing(kind: string, name: string): TransportError {
 
 // ---------------------------------------------------------------- small helpers
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** Exponential backoff with full jitter (so many clients do not retry in step). */
 function backoffMs(failures: number): number {

@@ -96,6 +96,14 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** The logging a transport needs (pino's Logger fits). */
+export interface TransportLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
 /** A broker failure turned into one named error at the edge; `cause` keeps the SDK error. */
 export class TransportError extends Error {
   override name = "TransportError";
