@@ -27,6 +27,10 @@ export async function startProxy(targetPort: number, targetHost = "127.0.0.1"): 
             upstream.destroy();
           });
         }
+        // A side that goes away takes the other with it, as a dropped connection would (a killed client must not
+        // leave a half-open stream on the server holding its messages).
+        client.on("close", () => upstream.destroy());
+        upstream.on("close", () => client.destroy());
         client.pipe(upstream);
         upstream.pipe(client);
       });
