@@ -7,11 +7,11 @@ import { createSnsSqsTransport } from "../../src/transport/sns-sqs.ts";
 import type { Transport } from "../../src/transport/types.ts";
 import { deadLetterId } from "../../src/domain/validate.ts";
 import { orderAt } from "../../src/domain/generator.ts";
-import { allDeadLetters, runEcom, startEcom, tempDir, type Running } from "../helpers/ecom.ts";
-import { expectedRun, type Expected } from "../helpers/expected.ts";
+import { runEcom, startEcom, tempDir, type Running } from "../helpers/ecom.ts";
+import { expectedRun } from "../helpers/expected.ts";
 import { startProxy, type Proxy } from "../helpers/proxy.ts";
 import { SERVICES, serviceAvailable } from "../helpers/services.ts";
-import { waitForCompletion } from "../helpers/verify.ts";
+import { verifyFinal, waitForCompletion } from "../helpers/verify.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 process.env.AWS_ACCESS_KEY_ID ??= "test";
@@ -89,33 +89,6 @@ afterAll(async () => {
   await client.shutdown();
 }, 120_000);
 
-/**
- * verifyFinal for a real broker: at-least-once delivery means an ack (SQS delete, Pub/Sub ack) that was lost or late
- * (in flight when the broker went away, or past a visibility timeout) lets its message come back, absorbed by the inbox as a duplicate. So
- * each role's duplicate count is a lower bound (the producer's own duplicates); everything else is exact.
- */
-async function verifyAfterRedeliveries(app: Running, e: Expected, seed: number) {
-  const c = (await app.get("/status")).counters;
-  expect(c.order.processed).toBe(e.orders);
-  expect(c.analytics.processed).toBe(e.orders);
-  expect(c.order.duplicates).toBeGreaterThanOrEqual(e.duplicatedOrders);
-  expect(c.analytics.duplicates).toBeGreaterThanOrEqual(e.duplicatedOrders);
-  expect(c.payment.matched + c.dlq.reconciled).toBe(e.matched.length);
-  expect(c.order.invalid + c.payment.invalid).toBe(0);
-  const paymentOf = new Map(e.matched.map((p) => [p.order_id, p]));
-  for (let id = 1; id <= e.orders; id++) {
-    const fact = await app.get(`/orders/${id}`);
-    expect(fact).toMatchObject(orderAt(seed, id));
-    const p = paymentOf.get(id);
-    if (p) expect(fact).toMatchObject({ payment_id: p.payment_id, payment_method: p.payment_method, card_last_four: p.card_last_four, payment_status: p.payment_status, payment_datetime: p.payment_datetime });
-    else expect(fact.payment_id).toBeNull();
-  }
-  expect((await app.request(`/orders/${e.orders + 1}`)).status).toBe(404);
-  const pending = await allDeadLetters(app, "pending");
-  expect(pending.map((d) => d.id).sort()).toEqual(e.unmatchedIds.map((id) => `unmatched_order.payment.${id}`).sort());
-  for (const d of pending) expect(d.reason).toBe("unmatched_order");
-}
-
 /** A bare client of the broker, built from the same flags ecom gets: publishes bodies straight to a topic. */
 function brokerClient(flags: string[]): Transport {
   const config = loadConfig({ flags: parseCli(flags).flags, env: {} });
@@ -157,7 +130,7 @@ for (const broker of BROKERS) {
         app = await startEcom(["--role=all", ...RUN, "--rate=0", ...flags, `--data-dir=${tempDir()}`]);
         await waitForCompletion(app, exp, 240_000);
         // A real broker may redeliver even without an outage (moto: a visibility extension landing late).
-        await verifyAfterRedeliveries(app, exp, SEED);
+        await verifyFinal(app, exp, SEED, { redeliveries: true });
         expect(await app.stop()).toBe(0);
       } finally {
         app?.proc.kill("SIGKILL");
@@ -243,7 +216,7 @@ for (const broker of BROKERS) {
         await waitForCompletion(app, exp, 240_000);
         // At-least-once: an ack (SQS delete, Pub/Sub ack) in flight when the broker went away is lost and its
         // message comes back; the inbox absorbs it as a duplicate. So duplicates may exceed the producer's own.
-        await verifyAfterRedeliveries(app, exp, SEED);
+        await verifyFinal(app, exp, SEED, { redeliveries: true });
       } finally {
         app?.proc.kill("SIGKILL");
         await proxy.close();
