@@ -56,26 +56,58 @@ export const relayLease = sqliteTable("relay_lease", {
   until: integer("until").notNull(),
 });
 
-/** The local transport: each published message once, with its body... */
-export const localMessages = sqliteTable("local_messages", {
-  seq: integer("seq").primaryKey({ autoIncrement: true }),
-  messageId: text("message_id").notNull(),
-  body: text("body").notNull(),
-  attributes: text("attributes"),
+/** The local transport: per topic, the last sequence number handed out... */
+export const localTopics = sqliteTable("local_topics", {
+  topic: text("topic").primaryKey(),
+  lastSeq: integer("last_seq").notNull(),
 });
 
-/** ...and a small row per subscription that must receive it (claimed, acked, dead-lettered). */
-export const localDeliveries = sqliteTable(
-  "local_deliveries",
+/** ...each published message once, in its topic's order (deleted when every subscription is past it)... */
+export const localLog = sqliteTable(
+  "local_log",
   {
-    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    topic: text("topic").notNull(),
+    seq: integer("seq").notNull(),
+    messageId: text("message_id").notNull(),
+    body: text("body").notNull(),
+    attributes: text("attributes"),
+  },
+  (t) => [primaryKey({ columns: [t.topic, t.seq] })],
+);
+
+/** ...per subscription, how far it has claimed (everything up to it is claimed, acked, or redelivered singly)... */
+export const localCursors = sqliteTable("local_cursors", {
+  subscription: text("subscription").primaryKey(),
+  topic: text("topic").notNull(),
+  claimedUpto: integer("claimed_upto").notNull(),
+});
+
+/** ...a row per claimed batch (a seq range) with its visibility timeout; deleted on ack... */
+export const localClaims = sqliteTable(
+  "local_claims",
+  {
     subscription: text("subscription").notNull(),
-    messageSeq: integer("message_seq").notNull(),
-    attempts: integer("attempts").notNull().default(0),
+    fromSeq: integer("from_seq").notNull(),
+    toSeq: integer("to_seq").notNull(),
+    attempts: integer("attempts").notNull(),
+    visibleAt: integer("visible_at").notNull(),
+    token: integer("token").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.subscription, t.fromSeq] })],
+);
+
+/** ...and a row per message retried on its own or moved to the dlq subscription. */
+export const localRedeliveries = sqliteTable(
+  "local_redeliveries",
+  {
+    subscription: text("subscription").notNull(),
+    topic: text("topic").notNull(),
+    seq: integer("seq").notNull(),
+    attempts: integer("attempts").notNull(),
     visibleAt: integer("visible_at").notNull(),
     deadLetterSource: text("dead_letter_source"),
   },
-  (t) => [index("local_deliveries_claim").on(t.subscription, t.seq), index("local_deliveries_message").on(t.messageSeq)],
+  (t) => [primaryKey({ columns: [t.subscription, t.topic, t.seq] })],
 );
 
 /** The embedded fact store: ecom_store.orders_payments_facts in SQLite. */
@@ -142,4 +174,4 @@ export const analyticsStatus = sqliteTable("analytics_status", {
   orders: integer("orders").notNull(),
 });
 
-export const schema = { outbox, inbox, counters, producerState, relayLease, localMessages, localDeliveries, facts, deadLetters, analyticsMinute, analyticsItems, analyticsStatus };
+export const schema = { outbox, inbox, counters, producerState, relayLease, localTopics, localLog, localCursors, localClaims, localRedeliveries, facts, deadLetters, analyticsMinute, analyticsItems, analyticsStatus };

@@ -7,6 +7,7 @@ import {
   TransportError,
   type BatchHandler,
   type Delivery,
+  type Outcome,
   type OutgoingMessage,
   type ProvisionStep,
   type PublishResult,
@@ -14,8 +15,8 @@ import {
   type Subscriber,
   type SubscriptionName,
   type TopicName,
-  type Transport,
 } from "./types.ts";
+import type { Transport } from "./types.ts";
 
 export interface LocalTransportOptions {
   maxAttempts: number;
@@ -29,32 +30,60 @@ export interface LocalTransportOptions {
 }
 
 const SQL = {
-  insertMessage: "INSERT INTO local_messages (message_id, body, attributes) VALUES (?, ?, ?)",
-  insertDelivery: "INSERT INTO local_deliveries (subscription, message_seq, visible_at, dead_letter_source) VALUES (?, ?, ?, ?)",
-  // Pick visible deliveries with their bodies in one read, then lease them row by row.
-  pick: `SELECT d.seq AS seq, d.attempts AS attempts, d.dead_letter_source AS dead_letter_source,
-      m.message_id AS message_id, m.body AS body, m.attributes AS attributes
-    FROM local_deliveries d JOIN local_messages m ON m.seq = d.message_seq
-    WHERE d.subscription = ? AND d.visible_at <= ? ORDER BY d.seq LIMIT ?`,
-  lease: "UPDATE local_deliveries SET visible_at = ?, attempts = attempts + 1 WHERE seq = ?",
-  ack: "DELETE FROM local_deliveries WHERE seq = ?",
-  retry: "UPDATE local_deliveries SET visible_at = ? WHERE seq = ?",
-  extend: "UPDATE local_deliveries SET visible_at = ? WHERE seq = ?",
-  toDlq: "UPDATE local_deliveries SET subscription = 'dlq', dead_letter_source = ?, attempts = 0, visible_at = ? WHERE seq = ?",
-  // Messages below the oldest one still referenced are done: drop their bodies.
-  gc: `DELETE FROM local_messages WHERE seq < coalesce((SELECT min(message_seq) FROM local_deliveries), (SELECT max(seq) + 1 FROM local_messages))`,
+  register: `INSERT INTO local_cursors (subscription, topic, claimed_upto)
+    VALUES (?, ?, coalesce((SELECT last_seq FROM local_topics WHERE topic = ?), 0)) ON CONFLICT DO NOTHING`,
+  subscribed: "SELECT 1 AS one FROM local_cursors WHERE topic = ? LIMIT 1",
+  lastSeq: "SELECT last_seq FROM local_topics WHERE topic = ?",
+  setLastSeq: "INSERT INTO local_topics (topic, last_seq) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET last_seq = excluded.last_seq",
+  append: "INSERT INTO local_log (topic, seq, message_id, body, attributes) VALUES (?, ?, ?, ?, ?)",
+  cursor: "SELECT topic, claimed_upto FROM local_cursors WHERE subscription = ?",
+  advance: "UPDATE local_cursors SET claimed_upto = ? WHERE subscription = ?",
+  range: "SELECT seq, message_id, body, attributes FROM local_log WHERE topic = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+  next: "SELECT seq, message_id, body, attributes FROM local_log WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?",
+  expired: "SELECT from_seq, to_seq, attempts FROM local_claims WHERE subscription = ? AND visible_at <= ? ORDER BY from_seq LIMIT 1",
+  insertClaim: "INSERT INTO local_claims (subscription, from_seq, to_seq, attempts, visible_at, token) VALUES (?, ?, ?, ?, ?, ?)",
+  reclaim: "UPDATE local_claims SET attempts = ?, visible_at = ?, token = ? WHERE subscription = ? AND from_seq = ?",
+  extendClaim: "UPDATE local_claims SET visible_at = ? WHERE subscription = ? AND from_seq = ? AND token = ?",
+  deleteClaim: "DELETE FROM local_claims WHERE subscription = ? AND from_seq = ? AND token = ?",
+  dropClaim: "DELETE FROM local_claims WHERE subscription = ? AND from_seq = ?",
+  due: `SELECT r.topic AS topic, r.seq AS seq, r.attempts AS attempts, r.dead_letter_source AS dead_letter_source,
+      l.message_id AS message_id, l.body AS body, l.attributes AS attributes
+    FROM local_redeliveries r JOIN local_log l ON l.topic = r.topic AND l.seq = r.seq
+    WHERE r.subscription = ? AND r.visible_at <= ? ORDER BY r.visible_at LIMIT ?`,
+  single: `INSERT INTO local_redeliveries (subscription, topic, seq, attempts, visible_at, dead_letter_source) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO UPDATE SET attempts = excluded.attempts, visible_at = excluded.visible_at`,
+  leaseSingle: "UPDATE local_redeliveries SET attempts = ?, visible_at = ? WHERE subscription = ? AND topic = ? AND seq = ?",
+  ackSingle: "DELETE FROM local_redeliveries WHERE subscription = ? AND topic = ? AND seq = ?",
+  toDlq: `INSERT INTO local_redeliveries (subscription, topic, seq, attempts, visible_at, dead_letter_source) VALUES ('dlq', ?, ?, 0, ?, ?)
+    ON CONFLICT DO NOTHING`,
+  // A topic's messages up to the lowest point any of its subscriptions still needs are done: drop them.
+  gc: `DELETE FROM local_log WHERE topic = ? AND seq <= min(
+      coalesce((SELECT min(claimed_upto) FROM local_cursors WHERE topic = ?), (SELECT last_seq FROM local_topics WHERE topic = ?), 0),
+      coalesce((SELECT min(c.from_seq) - 1 FROM local_claims c JOIN local_cursors u ON u.subscription = c.subscription WHERE u.topic = ?), 9e18),
+      coalesce((SELECT min(seq) - 1 FROM local_redeliveries WHERE topic = ?), 9e18))`,
 };
 
-interface Claimed {
-  seq: number;
-  delivery: Delivery;
-}
+type LogRow = { seq: number; message_id: string; body: string; attributes: string | null };
+
+/** A claimed batch: a seq range of the subscription's topic under one lease row, or single redeliveries. */
+type Claim =
+  | { kind: "range"; topic: string; from: number; to: number; attempts: number; token: number; deliveries: Delivery[]; seqs: number[] }
+  | { kind: "single"; items: { topic: string; seq: number; attempts: number; source: string | null }[]; deliveries: Delivery[] };
+
+const toDelivery = (r: LogRow, attempt: number): Delivery => ({
+  messageId: r.message_id,
+  body: r.body,
+  attributes: r.attributes ? JSON.parse(r.attributes) : {},
+  attempt,
+});
 
 /**
- * A message is stored once (`local_messages`) with one small delivery row per subscription of its topic
- * (`local_deliveries`): claiming, acking and redelivering touch only those. Claims set a visibility timeout;
- * a process that dies leaves its claims to expire and be redelivered. After max attempts the delivery is moved
- * to the dlq subscription with its source. Every statement is prepared once and bound per row.
+ * Each topic is an append-only log (`local_log`, seq per topic); each subscription has a cursor and claims the next
+ * range of the log as one row (`local_claims`) with a visibility timeout, so claiming, extending and acking a batch
+ * touch one row whatever its size, and fan-out costs nothing per message. A process that dies leaves its claim to
+ * expire; the range is then claimed again with one more attempt. Messages retried on their own (a nack inside a
+ * batch) or moved to the dlq subscription after max attempts get a row each (`local_redeliveries`). The log is
+ * trimmed below the lowest seq any subscription of the topic still needs.
  */
 export function createLocalTransport(handle: DbHandle, options: LocalTransportOptions): Transport {
   const now = options.now ?? Date.now;
@@ -67,93 +96,163 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   let closed = false;
   let ackedSinceGc = 0;
   const { db } = handle;
+  const run = (text: string, ...params: unknown[]) => handle.prepare(text).run(...params);
+  const get = <T>(text: string, ...params: unknown[]) => handle.prepare(text).get<T>(...params);
+  const all = <T>(text: string, ...params: unknown[]) => handle.prepare(text).all<T>(...params);
 
-  const wakeAll = (subscription: string) => {
-    for (const wake of waiters.get(subscription) ?? []) wake();
+  // Every subscription this process knows starts at the end of its topic's log when first seen (like a new SQS
+  // queue or Pub/Sub subscription); the cursors are shared by all processes on the data dir.
+  db.transaction(() => {
+    for (const [topic, subs] of fanout) for (const s of subs) run(SQL.register, s, topic, topic);
+  }, { behavior: "immediate" });
+
+  const wakeAll = (topic: string) => {
+    for (const s of fanout.get(topic as TopicName) ?? []) for (const wake of waiters.get(s) ?? []) wake();
   };
+  const token = () => Math.floor(Math.random() * 2 ** 48);
 
   function publish(messages: OutgoingMessage[]): Promise<PublishResult> {
     if (closed) return Promise.resolve({ failed: messages.map((m) => ({ id: m.id, error: new TransportError("local transport is closed", true) })) });
-    const at = now();
-    const woken = new Set<string>();
+    const byTopic = new Map<string, OutgoingMessage[]>();
+    for (const m of messages) {
+      const list = byTopic.get(m.topic);
+      if (list) list.push(m);
+      else byTopic.set(m.topic, [m]);
+    }
+    const woken: string[] = [];
     try {
-      const insertMessage = handle.prepare(SQL.insertMessage);
-      const insertDelivery = handle.prepare(SQL.insertDelivery);
+      const append = handle.prepare(SQL.append);
       db.transaction(() => {
-        for (const m of messages) {
-          const subs = fanout.get(m.topic) ?? [];
-          if (subs.length === 0) continue; // like SNS with no subscriptions: accepted, delivered to no one
-          const { lastInsertRowid } = insertMessage.run(m.id, m.body, m.attributes ? JSON.stringify(m.attributes) : null) as { lastInsertRowid: number | bigint; changes: number };
-          for (const s of subs) {
-            insertDelivery.run(s, Number(lastInsertRowid), at, null);
-            woken.add(s);
-          }
+        for (const [topic, list] of byTopic) {
+          // Like SNS with no subscriptions: accepted, delivered to no one.
+          if (!get(SQL.subscribed, topic)) continue;
+          let seq = get<{ last_seq: number }>(SQL.lastSeq, topic)?.last_seq ?? 0;
+          for (const m of list) append.run(topic, ++seq, m.id, m.body, m.attributes ? JSON.stringify(m.attributes) : null);
+          run(SQL.setLastSeq, topic, seq);
+          woken.push(topic);
         }
       }, { behavior: "immediate" });
     } catch (error) {
       const err = new TransportError(`local queue write failed: ${(error as Error).message}`, true, { cause: error, messageIds: messages.map((m) => m.id) });
       return Promise.resolve({ failed: messages.map((m) => ({ id: m.id, error: err })) });
     }
-    for (const s of woken) wakeAll(s);
+    for (const t of woken) wakeAll(t);
     return Promise.resolve({ failed: [] });
   }
 
-  /** Claims visible deliveries; those past max attempts move to the dlq subscription in the same transaction. */
-  function claim(subscription: SubscriptionName, limit: number): Claimed[] {
+  /** Moves messages past max attempts to the dlq subscription, each on its own. */
+  function singlesToDlq(subscription: string, items: { topic: string; seq: number }[], at: number): void {
+    for (const it of items) {
+      run(SQL.ackSingle, subscription, it.topic, it.seq);
+      run(SQL.toDlq, it.topic, it.seq, at, subscription);
+    }
+  }
+
+  /**
+   * Claims, in this order: a range whose lease expired (its holder died or gave it back), single redeliveries that
+   * are due, the next range of the log. Anything past max attempts goes to the dlq subscription instead.
+   */
+  function claim(subscription: string, limit: number): Claim | null {
     const at = now();
+    const leaseUntil = at + options.visibilityTimeoutMs;
     let moved = 0;
-    const claimed = db.transaction(() => {
-      const rows = handle
-        .prepare(SQL.pick)
-        .all<{ seq: number; attempts: number; dead_letter_source: string | null; message_id: string; body: string; attributes: string | null }>(subscription, at, limit);
-      const lease = handle.prepare(SQL.lease);
-      const out: Claimed[] = [];
-      for (const r of rows) {
-        const attempts = r.attempts + 1;
-        if (subscription !== "dlq" && attempts > options.maxAttempts) {
-          handle.prepare(SQL.toDlq).run(subscription, at, r.seq);
-          moved++;
-          continue;
+    const claimed = db.transaction((): Claim | null => {
+      const cursor = get<{ topic: string; claimed_upto: number }>(SQL.cursor, subscription);
+      if (!cursor) return null;
+      const { topic } = cursor;
+      const isDlq = subscription === "dlq";
+
+      const expired = get<{ from_seq: number; to_seq: number; attempts: number }>(SQL.expired, subscription, at);
+      if (expired) {
+        const rows = all<LogRow>(SQL.range, topic, expired.from_seq, expired.to_seq);
+        if (!isDlq && expired.attempts + 1 > options.maxAttempts) {
+          // Every message of the range failed max times: each goes to dlq on its own.
+          run(SQL.dropClaim, subscription, expired.from_seq);
+          singlesToDlq(subscription, rows.map((r) => ({ topic, seq: r.seq })), at);
+          moved += rows.length;
+        } else {
+          const t = token();
+          run(SQL.reclaim, expired.attempts + 1, leaseUntil, t, subscription, expired.from_seq);
+          return {
+            kind: "range", topic, from: expired.from_seq, to: expired.to_seq, attempts: expired.attempts + 1, token: t,
+            deliveries: rows.map((r) => toDelivery(r, expired.attempts + 1)), seqs: rows.map((r) => r.seq),
+          };
         }
-        lease.run(at + options.visibilityTimeoutMs, r.seq);
-        const delivery: Delivery = { messageId: r.message_id, body: r.body, attributes: r.attributes ? JSON.parse(r.attributes) : {}, attempt: attempts };
-        if (subscription === "dlq" && r.dead_letter_source) delivery.deadLetterSource = r.dead_letter_source as SubscriptionName;
-        out.push({ seq: r.seq, delivery });
       }
-      return out;
+
+      const due = all<LogRow & { topic: string; attempts: number; dead_letter_source: string | null }>(SQL.due, subscription, at, limit);
+      if (due.length) {
+        const items: Extract<Claim, { kind: "single" }>["items"] = [];
+        const deliveries: Delivery[] = [];
+        for (const r of due) {
+          const attempts = r.attempts + 1;
+          if (!isDlq && attempts > options.maxAttempts) {
+            singlesToDlq(subscription, [r], at);
+            moved++;
+            continue;
+          }
+          run(SQL.leaseSingle, attempts, leaseUntil, subscription, r.topic, r.seq);
+          const d = toDelivery(r, attempts);
+          if (isDlq && r.dead_letter_source) d.deadLetterSource = r.dead_letter_source as SubscriptionName;
+          items.push({ topic: r.topic, seq: r.seq, attempts, source: r.dead_letter_source });
+          deliveries.push(d);
+        }
+        if (items.length) return { kind: "single", items, deliveries };
+      }
+
+      const rows = all<LogRow>(SQL.next, topic, cursor.claimed_upto, limit);
+      if (rows.length === 0) return null;
+      const from = rows[0]!.seq;
+      const to = rows[rows.length - 1]!.seq;
+      const t = token();
+      run(SQL.insertClaim, subscription, from, to, 1, leaseUntil, t);
+      run(SQL.advance, to, subscription);
+      return { kind: "range", topic, from, to, attempts: 1, token: t, deliveries: rows.map((r) => toDelivery(r, 1)), seqs: rows.map((r) => r.seq) };
     }, { behavior: "immediate" });
     if (moved) {
       options.logger?.warn({ subscription, moved }, "messages exceeded max attempts; moved to dlq");
-      wakeAll("dlq");
+      for (const wake of waiters.get("dlq") ?? []) wake();
     }
     return claimed;
   }
 
-  function settle(batch: Claimed[], outcomes: { kind: string; delayMs?: number }[]): void {
+  function settle(subscription: string, c: Claim, outcomes: Outcome[]): void {
     const at = now();
-    const ack = handle.prepare(SQL.ack);
-    const retry = handle.prepare(SQL.retry);
+    const delayOf = (o: Outcome | undefined) => (o?.kind === "retry" ? (o.delayMs ?? 0) : 0);
     db.transaction(() => {
-      batch.forEach((c, i) => {
-        const o = outcomes[i];
-        if (o?.kind === "ack") ack.run(c.seq);
-        else retry.run(at + (o?.delayMs ?? 0), c.seq);
+      if (c.kind === "single") {
+        c.items.forEach((it, i) => {
+          const o = outcomes[i];
+          if (o?.kind === "ack") run(SQL.ackSingle, subscription, it.topic, it.seq);
+          else run(SQL.leaseSingle, it.attempts, at + delayOf(o), subscription, it.topic, it.seq);
+        });
+        return;
+      }
+      const retries = c.seqs.filter((_, i) => outcomes[i]?.kind !== "ack");
+      const sameDelay = retries.length === c.seqs.length && outcomes.every((o) => delayOf(o) === delayOf(outcomes[0]));
+      if (sameDelay) {
+        // The whole batch comes back later as the same range.
+        run(SQL.extendClaim, at + delayOf(outcomes[0]), subscription, c.from, c.token);
+        return;
+      }
+      // If the lease was lost (expired and claimed again elsewhere), the other holder settles the range.
+      if (run(SQL.deleteClaim, subscription, c.from, c.token).changes === 0) return;
+      c.seqs.forEach((seq, i) => {
+        if (outcomes[i]?.kind !== "ack") run(SQL.single, subscription, c.topic, seq, c.attempts, at + delayOf(outcomes[i]), null);
       });
     }, { behavior: "immediate" });
-    ackedSinceGc += batch.length;
+    ackedSinceGc += c.deliveries.length;
     if (ackedSinceGc >= 5000) {
       ackedSinceGc = 0;
-      handle.prepare(SQL.gc).run();
+      for (const topic of fanout.keys()) run(SQL.gc, topic, topic, topic, topic, topic);
     }
   }
 
-  /** Keeps the claimed deliveries invisible while the handler runs. */
-  function extend(batch: Claimed[]): void {
-    const update = handle.prepare(SQL.extend);
+  /** Keeps the claimed batch invisible while the handler runs. */
+  function extend(subscription: string, c: Claim): void {
     const until = now() + options.visibilityTimeoutMs;
-    db.transaction(() => {
-      for (const c of batch) update.run(until, c.seq);
-    });
+    if (c.kind === "range") run(SQL.extendClaim, until, subscription, c.from, c.token);
+    else db.transaction(() => c.items.forEach((it) => run(SQL.leaseSingle, it.attempts, until, subscription, it.topic, it.seq)));
   }
 
   function subscribe(subscription: SubscriptionName, handler: BatchHandler, opts: SubscribeOptions): Subscriber {
@@ -167,7 +266,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     const worker = async () => {
       let failures = 0;
       while (running) {
-        let batch: Claimed[] = [];
+        let batch: Claim | null = null;
         try {
           batch = claim(subscription, opts.maxBatch);
           failures = 0;
@@ -175,7 +274,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
           failures++;
           options.logger?.error({ err: error, subscription }, "local queue claim failed; backing off");
         }
-        if (batch.length === 0) {
+        if (!batch) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, failures ? Math.min(5000, 100 * 2 ** failures) : pollMs);
             wake = () => {
@@ -186,26 +285,27 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
           wake = null;
           continue;
         }
+        const claimed = batch;
         const keepAlive = setInterval(() => {
           try {
-            extend(batch);
+            extend(subscription, claimed);
           } catch (error) {
             options.logger?.warn({ err: error, subscription }, "local queue lease extension failed");
           }
         }, Math.max(50, options.visibilityTimeoutMs / 3));
-        let outcomes: { kind: string; delayMs?: number }[];
+        let outcomes: Outcome[];
         try {
-          outcomes = await handler(batch.map((c) => c.delivery));
+          outcomes = await handler(claimed.deliveries);
         } catch (error) {
           options.logger?.error({ err: error, subscription }, "handler threw; messages will be redelivered");
-          outcomes = batch.map(() => ({ kind: "retry" }));
+          outcomes = claimed.deliveries.map(() => ({ kind: "retry" }));
         } finally {
           clearInterval(keepAlive);
         }
         try {
-          settle(batch, outcomes);
+          settle(subscription, claimed, outcomes);
         } catch (error) {
-          // The deliveries stay claimed and come back after the visibility timeout: at-least-once holds.
+          // The batch stays claimed and comes back after the visibility timeout: at-least-once holds.
           options.logger?.error({ err: error, subscription }, "local queue ack failed");
         }
       }
@@ -237,8 +337,10 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     },
     async teardown(): Promise<ProvisionStep[]> {
       db.transaction((tx) => {
-        tx.run(sql`DELETE FROM local_deliveries`);
-        tx.run(sql`DELETE FROM local_messages`);
+        tx.run(sql`DELETE FROM local_claims`);
+        tx.run(sql`DELETE FROM local_redeliveries`);
+        tx.run(sql`DELETE FROM local_log`);
+        tx.run(sql`UPDATE local_cursors SET claimed_upto = coalesce((SELECT last_seq FROM local_topics t WHERE t.topic = local_cursors.topic), 0)`);
       });
       return [{ resource: "local queue", action: "deleted" }];
     },
@@ -249,8 +351,16 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   };
 }
 
-/** Deliveries waiting per subscription (for /status and tests). */
+/** Messages waiting or in flight per subscription (for /status and tests); subscriptions with none are left out. */
 export function localQueueDepth(handle: DbHandle): Record<string, number> {
-  const rows = handle.prepare("SELECT subscription, count(*) AS n FROM local_deliveries GROUP BY subscription").all<{ subscription: string; n: number }>();
-  return Object.fromEntries(rows.map((r) => [r.subscription, r.n]));
+  const rows = handle
+    .prepare(
+      `SELECT u.subscription AS subscription,
+          coalesce((SELECT last_seq FROM local_topics t WHERE t.topic = u.topic), 0) - u.claimed_upto
+          + coalesce((SELECT sum(to_seq - from_seq + 1) FROM local_claims c WHERE c.subscription = u.subscription), 0)
+          + (SELECT count(*) FROM local_redeliveries r WHERE r.subscription = u.subscription) AS n
+        FROM local_cursors u`,
+    )
+    .all<{ subscription: string; n: number }>();
+  return Object.fromEntries(rows.filter((r) => r.n > 0).map((r) => [r.subscription, r.n]));
 }

@@ -3,8 +3,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "bun:test";
+import { MIGRATIONS } from "../../src/db/migrations.ts";
 import { openDb } from "../../src/db/open.ts";
-import { createLocalTransport } from "../../src/transport/local.ts";
+import { createLocalTransport, localQueueDepth } from "../../src/transport/local.ts";
 import { transportContract } from "../contract/transport.contract.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -28,4 +29,92 @@ test("two connections on one data dir share the queue (as two processes would)",
   await sub.close();
   await a.close();
   await b.close();
+});
+
+test("a batch whose holder died is claimed again with one more attempt, and after max attempts each message reaches dlq", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ecom-local-"));
+  // Two holders whose clocks lag (two hours, one hour): their leases are expired for whoever comes next, as a dead
+  // process's would be.
+  const dead1 = createLocalTransport(await openDb(dir), { maxAttempts: 2, visibilityTimeoutMs: 1000, pollMs: 10, now: () => Date.now() - 7_200_000 });
+  const dead2 = createLocalTransport(await openDb(dir), { maxAttempts: 2, visibilityTimeoutMs: 1000, pollMs: 10, now: () => Date.now() - 3_600_000 });
+  const live = createLocalTransport(await openDb(dir), { maxAttempts: 2, visibilityTimeoutMs: 1000, pollMs: 10 });
+  const never = new Promise<never>(() => {});
+  const attempts: number[] = [];
+  const hold = (t: typeof live) => t.subscribe("payment", async (batch) => {
+    attempts.push(...batch.map((d) => d.attempt));
+    return never;
+  }, { maxBatch: 50 });
+  expect((await live.publish(Array.from({ length: 5 }, (_, i) => ({ id: `p${i}`, topic: "payments" as const, body: `{"i":${i}}` })))).failed).toEqual([]);
+  hold(dead1);
+  await waitFor("first holder took the batch", () => attempts.length === 5);
+  hold(dead2);
+  await waitFor("second holder took it again", () => attempts.length === 10);
+  expect(attempts).toEqual([1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+  const dlq: { body: string; source?: string; attempt: number }[] = [];
+  const sub = live.subscribe("dlq", async (batch) => {
+    dlq.push(...batch.map((d) => ({ body: d.body, source: d.deadLetterSource, attempt: d.attempt })));
+    return batch.map(() => ({ kind: "ack" as const }));
+  }, { maxBatch: 50 });
+  const payment = live.subscribe("payment", async (batch) => batch.map(() => ({ kind: "ack" as const })), { maxBatch: 50 });
+  await waitFor("all five in dlq", () => dlq.length === 5);
+  expect(dlq.map((d) => d.body).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `{"i":${i}}`));
+  expect(dlq.every((d) => d.source === "payment" && d.attempt === 1)).toBe(true);
+  await sub.close();
+  await payment.close();
+  await live.close();
+});
+
+test("a nack inside a batch redelivers only that message; the log is trimmed once every subscription is past it", async () => {
+  const handle = await openDb(mkdtempSync(join(tmpdir(), "ecom-local-")));
+  const t = createLocalTransport(handle, { maxAttempts: 5, visibilityTimeoutMs: 1000, pollMs: 10 });
+  const got: { i: number; attempt: number }[] = [];
+  const sub = t.subscribe("payment", async (batch) => {
+    const items = batch.map((d) => ({ i: (JSON.parse(d.body) as { i: number }).i, attempt: d.attempt }));
+    got.push(...items);
+    return items.map((x) => (x.i === 3 && x.attempt === 1 ? { kind: "retry" as const, delayMs: 0 } : { kind: "ack" as const }));
+  }, { maxBatch: 100 });
+  expect((await t.publish(Array.from({ length: 6000 }, (_, i) => ({ id: `p${i}`, topic: "payments" as const, body: `{"i":${i}}` })))).failed).toEqual([]);
+  await waitFor("all acked", () => got.length === 6001);
+  expect(got.filter((x) => x.i === 3)).toEqual([{ i: 3, attempt: 1 }, { i: 3, attempt: 2 }]);
+  expect(got.filter((x) => x.attempt === 2).length).toBe(1);
+  await waitFor("queue empty", () => Object.keys(localQueueDepth(handle)).length === 0);
+  // The trim runs every 5000 acks: by then the first 5000 payments were behind every cursor.
+  const left = handle.prepare("SELECT count(*) AS n FROM local_log WHERE topic = 'payments'").get<{ n: number }>()!.n;
+  expect(left).toBeLessThanOrEqual(1000);
+  await sub.close();
+  await t.close();
+});
+
+test("a data dir from the per-message queue (schema v1) keeps what it still owed after the upgrade", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ecom-local-"));
+  const { Database } = await import("bun:sqlite");
+  const old = new Database(join(dir, "ecom.db"));
+  for (const statement of MIGRATIONS[0]!.split(";").map((x) => x.trim()).filter(Boolean)) old.run(statement);
+  old.run("PRAGMA user_version = 1");
+  old.run(`INSERT INTO local_messages (seq, message_id, body, attributes) VALUES (7, 'o7', '{"o":7}', '{"type":"order"}'), (8, 'p8', '{"p":8}', NULL)`);
+  old.run(`INSERT INTO local_deliveries (subscription, message_seq, attempts, visible_at, dead_letter_source)
+    VALUES ('order', 7, 1, 0, NULL), ('analytics', 7, 0, 0, NULL), ('dlq', 8, 0, 0, 'payment')`);
+  old.close();
+  const handle = await openDb(dir);
+  const t = createLocalTransport(handle, { maxAttempts: 5, visibilityTimeoutMs: 1000, pollMs: 10 });
+  expect(localQueueDepth(handle)).toEqual({ order: 1, analytics: 1, dlq: 1 });
+  const got: Record<string, { body: string; attempt: number; source?: string }[]> = { order: [], analytics: [], dlq: [] };
+  const subs = (["order", "analytics", "dlq"] as const).map((s) =>
+    t.subscribe(s, async (batch) => {
+      got[s]!.push(...batch.map((d) => ({ body: d.body, attempt: d.attempt, source: d.deadLetterSource })));
+      return batch.map(() => ({ kind: "ack" as const }));
+    }, { maxBatch: 10 }),
+  );
+  await waitFor("all three delivered", () => got.order!.length + got.analytics!.length + got.dlq!.length === 3);
+  expect(got).toEqual({
+    order: [{ body: '{"o":7}', attempt: 2, source: undefined }],
+    analytics: [{ body: '{"o":7}', attempt: 1, source: undefined }],
+    dlq: [{ body: '{"p":8}', attempt: 1, source: "payment" }],
+  });
+  // New messages continue after the carried-over ones.
+  expect((await t.publish([{ id: "o9", topic: "orders", body: '{"o":9}' }])).failed).toEqual([]);
+  await waitFor("the new order", () => got.order!.length === 2);
+  expect(got.order![1]!.body).toBe('{"o":9}');
+  await Promise.all(subs.map((s) => s.close()));
+  await t.close();
 });
