@@ -47,6 +47,7 @@ export async function openDb(dataDir: string, options: OpenOptions = {}): Promis
     `PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`,
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -32000",
+    "PRAGMA wal_autocheckpoint = 10000",
   ];
   for (const p of pragmas) handle.exec(p);
   migrate(handle);

@@ -84,6 +84,11 @@ export class Outbox {
     }));
   }
 
+  /** Counts rows a transport published straight from the outbox table (call inside that transaction). */
+  countSent(n: number): void {
+    this.handle.prepare("INSERT INTO counters (scope, name, value) VALUES ('outbox', 'sent', ?) ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value").run(n);
+  }
+
   /** The transport confirmed these rows: delete them and count them as sent. */
   markSent(seqs: number[]): void {
     if (seqs.length === 0) return;

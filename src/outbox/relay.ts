@@ -13,6 +13,12 @@ export interface RelayOptions {
 
 /** One drain step: claim, publish, mark sent what was confirmed, release the rest. Returns rows published. */
 export async function drainOnce(outbox: Outbox, transport: Transport, batchSize: number, leaseMs: number, log?: Logger): Promise<{ claimed: number; sent: number }> {
+  if (transport.publishOutbox) {
+    // The queue is in the outbox's database: move the rows there in one transaction.
+    if (!outbox.lease(leaseMs)) return { claimed: 0, sent: 0 };
+    const moved = transport.publishOutbox(batchSize, (n) => outbox.countSent(n));
+    return { claimed: moved, sent: moved };
+  }
   const rows = outbox.claim(batchSize, leaseMs);
   if (rows.length === 0) return { claimed: 0, sent: 0 };
   let failed: Set<string>;

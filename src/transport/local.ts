@@ -30,6 +30,7 @@ export interface LocalTransportOptions {
 }
 
 const SQL = {
+  topicRow: "INSERT INTO local_topics (topic, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING",
   register: `INSERT INTO local_cursors (subscription, topic, claimed_upto)
     VALUES (?, ?, coalesce((SELECT last_seq FROM local_topics WHERE topic = ?), 0)) ON CONFLICT DO NOTHING`,
   subscribed: "SELECT 1 AS one FROM local_cursors WHERE topic = ? LIMIT 1",
@@ -61,6 +62,18 @@ const SQL = {
       coalesce((SELECT min(claimed_upto) FROM local_cursors WHERE topic = ?), (SELECT last_seq FROM local_topics WHERE topic = ?), 0),
       coalesce((SELECT min(c.from_seq) - 1 FROM local_claims c JOIN local_cursors u ON u.subscription = c.subscription WHERE u.topic = ?), 9e18),
       coalesce((SELECT min(seq) - 1 FROM local_redeliveries WHERE topic = ?), 9e18))`,
+};
+
+/** The outbox rows a move takes: due now, oldest first (the same rows `Outbox.claim` would read). */
+const OUTBOX_DUE = "SELECT max(seq) AS upto, count(*) AS n FROM (SELECT seq FROM outbox WHERE retry_at <= ? ORDER BY seq LIMIT ?)";
+const OUTBOX_MOVE = {
+  // Topics nobody subscribes to take nothing (like SNS without subscriptions); their rows still leave the outbox.
+  append: `INSERT INTO local_log (topic, seq, message_id, body, attributes)
+    SELECT o.topic, t.last_seq + row_number() OVER (PARTITION BY o.topic ORDER BY o.seq), o.id, o.body, o.attributes
+    FROM outbox o JOIN local_topics t ON t.topic = o.topic
+    WHERE o.retry_at <= ? AND o.seq <= ? AND EXISTS (SELECT 1 FROM local_cursors c WHERE c.topic = o.topic)`,
+  topics: "UPDATE local_topics SET last_seq = coalesce((SELECT max(seq) FROM local_log l WHERE l.topic = local_topics.topic), last_seq)",
+  remove: "DELETE FROM outbox WHERE retry_at <= ? AND seq <= ?",
 };
 
 type LogRow = { seq: number; message_id: string; body: string; attributes: string | null };
@@ -103,7 +116,10 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   // Every subscription this process knows starts at the end of its topic's log when first seen (like a new SQS
   // queue or Pub/Sub subscription); the cursors are shared by all processes on the data dir.
   db.transaction(() => {
-    for (const [topic, subs] of fanout) for (const s of subs) run(SQL.register, s, topic, topic);
+    for (const [topic, subs] of fanout) {
+      run(SQL.topicRow, topic);
+      for (const s of subs) run(SQL.register, s, topic, topic);
+    }
   }, { behavior: "immediate" });
 
   const wakeAll = (topic: string) => {
@@ -325,9 +341,30 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     return subscriber;
   }
 
+  /**
+   * The queue shares the outbox's database, so publishing due outbox rows is one local transaction: copy them into
+   * the topic logs and delete them, without reading them out. `inTx` runs inside it (the relay counts them sent).
+   */
+  function publishOutbox(limit: number, inTx: (moved: number) => void): number {
+    if (closed) return 0;
+    const at = now();
+    const moved = db.transaction(() => {
+      const { upto, n } = get<{ upto: number | null; n: number }>(OUTBOX_DUE, at, limit)!;
+      if (!n || upto === null) return 0;
+      run(OUTBOX_MOVE.append, at, upto);
+      run(OUTBOX_MOVE.topics);
+      run(OUTBOX_MOVE.remove, at, upto);
+      inTx(n);
+      return n;
+    }, { behavior: "immediate" });
+    if (moved) for (const topic of fanout.keys()) wakeAll(topic);
+    return moved;
+  }
+
   return {
     kind: "local",
     publish,
+    publishOutbox,
     subscribe,
     async ping() {
       handle.prepare("SELECT 1").get();

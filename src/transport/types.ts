@@ -94,6 +94,11 @@ export interface Transport {
   teardown(): Promise<ProvisionStep[]>;
   /** Close subscribers and clients. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Only for a transport that lives in the outbox's own SQLite database (the local queue): publishes up to `limit`
+   * due outbox rows and deletes them in one transaction, in which `inTx` also runs. Returns the rows published.
+   */
+  publishOutbox?(limit: number, inTx: (published: number) => void): number;
 }
 
 /** The logging a transport needs (pino's Logger fits). */
