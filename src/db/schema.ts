@@ -56,23 +56,17 @@ export const relayLease = sqliteTable("relay_lease", {
   until: integer("until").notNull(),
 });
 
-/** The local transport: per topic, the last sequence number handed out... */
-export const localTopics = sqliteTable("local_topics", {
-  topic: text("topic").primaryKey(),
-  lastSeq: integer("last_seq").notNull(),
-});
-
-/** ...each published message once, in its topic's order (deleted when every subscription is past it)... */
+/** The local transport: each published message once, seq growing across topics (trimmed when every subscription is past it)... */
 export const localLog = sqliteTable(
   "local_log",
   {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
     topic: text("topic").notNull(),
-    seq: integer("seq").notNull(),
     messageId: text("message_id").notNull(),
     body: text("body").notNull(),
     attributes: text("attributes"),
   },
-  (t) => [primaryKey({ columns: [t.topic, t.seq] })],
+  (t) => [index("local_log_topic").on(t.topic, t.seq)],
 );
 
 /** ...per subscription, how far it has claimed (everything up to it is claimed, acked, or redelivered singly)... */
@@ -107,7 +101,7 @@ export const localRedeliveries = sqliteTable(
     visibleAt: integer("visible_at").notNull(),
     deadLetterSource: text("dead_letter_source"),
   },
-  (t) => [primaryKey({ columns: [t.subscription, t.topic, t.seq] })],
+  (t) => [primaryKey({ columns: [t.subscription, t.seq] })],
 );
 
 /** The embedded fact store: ecom_store.orders_payments_facts in SQLite. */
@@ -174,4 +168,4 @@ export const analyticsStatus = sqliteTable("analytics_status", {
   orders: integer("orders").notNull(),
 });
 
-export const schema = { outbox, inbox, counters, producerState, relayLease, localTopics, localLog, localCursors, localClaims, localRedeliveries, facts, deadLetters, analyticsMinute, analyticsItems, analyticsStatus };
+export const schema = { outbox, inbox, counters, producerState, relayLease, localLog, localCursors, localClaims, localRedeliveries, facts, deadLetters, analyticsMinute, analyticsItems, analyticsStatus };

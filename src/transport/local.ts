@@ -30,13 +30,10 @@ export interface LocalTransportOptions {
 }
 
 const SQL = {
-  topicRow: "INSERT INTO local_topics (topic, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING",
   register: `INSERT INTO local_cursors (subscription, topic, claimed_upto)
-    VALUES (?, ?, coalesce((SELECT last_seq FROM local_topics WHERE topic = ?), 0)) ON CONFLICT DO NOTHING`,
+    VALUES (?, ?, coalesce((SELECT max(seq) FROM local_log), 0)) ON CONFLICT DO NOTHING`,
   subscribed: "SELECT 1 AS one FROM local_cursors WHERE topic = ? LIMIT 1",
-  lastSeq: "SELECT last_seq FROM local_topics WHERE topic = ?",
-  setLastSeq: "INSERT INTO local_topics (topic, last_seq) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET last_seq = excluded.last_seq",
-  append: "INSERT INTO local_log (topic, seq, message_id, body, attributes) VALUES (?, ?, ?, ?, ?)",
+  append: "INSERT INTO local_log (topic, message_id, body, attributes) VALUES (?, ?, ?, ?)",
   cursor: "SELECT topic, claimed_upto FROM local_cursors WHERE subscription = ?",
   advance: "UPDATE local_cursors SET claimed_upto = ? WHERE subscription = ?",
   range: "SELECT seq, message_id, body, attributes FROM local_log WHERE topic = ? AND seq BETWEEN ? AND ? ORDER BY seq",
@@ -49,17 +46,17 @@ const SQL = {
   dropClaim: "DELETE FROM local_claims WHERE subscription = ? AND from_seq = ?",
   due: `SELECT r.topic AS topic, r.seq AS seq, r.attempts AS attempts, r.dead_letter_source AS dead_letter_source,
       l.message_id AS message_id, l.body AS body, l.attributes AS attributes
-    FROM local_redeliveries r JOIN local_log l ON l.topic = r.topic AND l.seq = r.seq
+    FROM local_redeliveries r JOIN local_log l ON l.seq = r.seq
     WHERE r.subscription = ? AND r.visible_at <= ? ORDER BY r.visible_at LIMIT ?`,
   single: `INSERT INTO local_redeliveries (subscription, topic, seq, attempts, visible_at, dead_letter_source) VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET attempts = excluded.attempts, visible_at = excluded.visible_at`,
-  leaseSingle: "UPDATE local_redeliveries SET attempts = ?, visible_at = ? WHERE subscription = ? AND topic = ? AND seq = ?",
-  ackSingle: "DELETE FROM local_redeliveries WHERE subscription = ? AND topic = ? AND seq = ?",
+  leaseSingle: "UPDATE local_redeliveries SET attempts = ?, visible_at = ? WHERE subscription = ? AND seq = ?",
+  ackSingle: "DELETE FROM local_redeliveries WHERE subscription = ? AND seq = ?",
   toDlq: `INSERT INTO local_redeliveries (subscription, topic, seq, attempts, visible_at, dead_letter_source) VALUES ('dlq', ?, ?, 0, ?, ?)
     ON CONFLICT DO NOTHING`,
   // A topic's messages up to the lowest point any of its subscriptions still needs are done: drop them.
   gc: `DELETE FROM local_log WHERE topic = ? AND seq <= min(
-      coalesce((SELECT min(claimed_upto) FROM local_cursors WHERE topic = ?), (SELECT last_seq FROM local_topics WHERE topic = ?), 0),
+      coalesce((SELECT min(claimed_upto) FROM local_cursors WHERE topic = ?), 9e18),
       coalesce((SELECT min(c.from_seq) - 1 FROM local_claims c JOIN local_cursors u ON u.subscription = c.subscription WHERE u.topic = ?), 9e18),
       coalesce((SELECT min(seq) - 1 FROM local_redeliveries WHERE topic = ?), 9e18))`,
 };
@@ -68,11 +65,9 @@ const SQL = {
 const OUTBOX_DUE = "SELECT max(seq) AS upto, count(*) AS n FROM (SELECT seq FROM outbox WHERE retry_at <= ? ORDER BY seq LIMIT ?)";
 const OUTBOX_MOVE = {
   // Topics nobody subscribes to take nothing (like SNS without subscriptions); their rows still leave the outbox.
-  append: `INSERT INTO local_log (topic, seq, message_id, body, attributes)
-    SELECT o.topic, t.last_seq + row_number() OVER (PARTITION BY o.topic ORDER BY o.seq), o.id, o.body, o.attributes
-    FROM outbox o JOIN local_topics t ON t.topic = o.topic
-    WHERE o.retry_at <= ? AND o.seq <= ? AND EXISTS (SELECT 1 FROM local_cursors c WHERE c.topic = o.topic)`,
-  topics: "UPDATE local_topics SET last_seq = coalesce((SELECT max(seq) FROM local_log l WHERE l.topic = local_topics.topic), last_seq)",
+  append: `INSERT INTO local_log (topic, message_id, body, attributes)
+    SELECT o.topic, o.id, o.body, o.attributes FROM outbox o
+    WHERE o.retry_at <= ? AND o.seq <= ? AND EXISTS (SELECT 1 FROM local_cursors c WHERE c.topic = o.topic) ORDER BY o.seq`,
   remove: "DELETE FROM outbox WHERE retry_at <= ? AND seq <= ?",
 };
 
@@ -91,7 +86,7 @@ const toDelivery = (r: LogRow, attempt: number): Delivery => ({
 });
 
 /**
- * Each topic is an append-only log (`local_log`, seq per topic); each subscription has a cursor and claims the next
+ * Each topic is an append-only log (`local_log`, one growing seq for all topics); each subscription has a cursor and claims the next
  * range of the log as one row (`local_claims`) with a visibility timeout, so claiming, extending and acking a batch
  * touch one row whatever its size, and fan-out costs nothing per message. A process that dies leaves its claim to
  * expire; the range is then claimed again with one more attempt. Messages retried on their own (a nack inside a
@@ -116,10 +111,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   // Every subscription this process knows starts at the end of its topic's log when first seen (like a new SQS
   // queue or Pub/Sub subscription); the cursors are shared by all processes on the data dir.
   db.transaction(() => {
-    for (const [topic, subs] of fanout) {
-      run(SQL.topicRow, topic);
-      for (const s of subs) run(SQL.register, s, topic, topic);
-    }
+    for (const [topic, subs] of fanout) for (const s of subs) run(SQL.register, s, topic);
   }, { behavior: "immediate" });
 
   const wakeAll = (topic: string) => {
@@ -142,9 +134,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
         for (const [topic, list] of byTopic) {
           // Like SNS with no subscriptions: accepted, delivered to no one.
           if (!get(SQL.subscribed, topic)) continue;
-          let seq = get<{ last_seq: number }>(SQL.lastSeq, topic)?.last_seq ?? 0;
-          for (const m of list) append.run(topic, ++seq, m.id, m.body, m.attributes ? JSON.stringify(m.attributes) : null);
-          run(SQL.setLastSeq, topic, seq);
+          for (const m of list) append.run(topic, m.id, m.body, m.attributes ? JSON.stringify(m.attributes) : null);
           woken.push(topic);
         }
       }, { behavior: "immediate" });
@@ -159,7 +149,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   /** Moves messages past max attempts to the dlq subscription, each on its own. */
   function singlesToDlq(subscription: string, items: { topic: string; seq: number }[], at: number): void {
     for (const it of items) {
-      run(SQL.ackSingle, subscription, it.topic, it.seq);
+      run(SQL.ackSingle, subscription, it.seq);
       run(SQL.toDlq, it.topic, it.seq, at, subscription);
     }
   }
@@ -207,7 +197,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
             moved++;
             continue;
           }
-          run(SQL.leaseSingle, attempts, leaseUntil, subscription, r.topic, r.seq);
+          run(SQL.leaseSingle, attempts, leaseUntil, subscription, r.seq);
           const d = toDelivery(r, attempts);
           if (isDlq && r.dead_letter_source) d.deadLetterSource = r.dead_letter_source as SubscriptionName;
           items.push({ topic: r.topic, seq: r.seq, attempts, source: r.dead_letter_source });
@@ -239,8 +229,8 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
       if (c.kind === "single") {
         c.items.forEach((it, i) => {
           const o = outcomes[i];
-          if (o?.kind === "ack") run(SQL.ackSingle, subscription, it.topic, it.seq);
-          else run(SQL.leaseSingle, it.attempts, at + delayOf(o), subscription, it.topic, it.seq);
+          if (o?.kind === "ack") run(SQL.ackSingle, subscription, it.seq);
+          else run(SQL.leaseSingle, it.attempts, at + delayOf(o), subscription, it.seq);
         });
         return;
       }
@@ -260,7 +250,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     ackedSinceGc += c.deliveries.length;
     if (ackedSinceGc >= 5000) {
       ackedSinceGc = 0;
-      for (const topic of fanout.keys()) run(SQL.gc, topic, topic, topic, topic, topic);
+      for (const topic of fanout.keys()) run(SQL.gc, topic, topic, topic, topic);
     }
   }
 
@@ -268,7 +258,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   function extend(subscription: string, c: Claim): void {
     const until = now() + options.visibilityTimeoutMs;
     if (c.kind === "range") run(SQL.extendClaim, until, subscription, c.from, c.token);
-    else db.transaction(() => c.items.forEach((it) => run(SQL.leaseSingle, it.attempts, until, subscription, it.topic, it.seq)));
+    else db.transaction(() => c.items.forEach((it) => run(SQL.leaseSingle, it.attempts, until, subscription, it.seq)));
   }
 
   function subscribe(subscription: SubscriptionName, handler: BatchHandler, opts: SubscribeOptions): Subscriber {
@@ -352,7 +342,6 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
       const { upto, n } = get<{ upto: number | null; n: number }>(OUTBOX_DUE, at, limit)!;
       if (!n || upto === null) return 0;
       run(OUTBOX_MOVE.append, at, upto);
-      run(OUTBOX_MOVE.topics);
       run(OUTBOX_MOVE.remove, at, upto);
       inTx(n);
       return n;
@@ -377,7 +366,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
         tx.run(sql`DELETE FROM local_claims`);
         tx.run(sql`DELETE FROM local_redeliveries`);
         tx.run(sql`DELETE FROM local_log`);
-        tx.run(sql`UPDATE local_cursors SET claimed_upto = coalesce((SELECT last_seq FROM local_topics t WHERE t.topic = local_cursors.topic), 0)`);
+        tx.run(sql`UPDATE local_cursors SET claimed_upto = coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'local_log'), 0)`);
       });
       return [{ resource: "local queue", action: "deleted" }];
     },
@@ -393,8 +382,9 @@ export function localQueueDepth(handle: DbHandle): Record<string, number> {
   const rows = handle
     .prepare(
       `SELECT u.subscription AS subscription,
-          coalesce((SELECT last_seq FROM local_topics t WHERE t.topic = u.topic), 0) - u.claimed_upto
-          + coalesce((SELECT sum(to_seq - from_seq + 1) FROM local_claims c WHERE c.subscription = u.subscription), 0)
+          (SELECT count(*) FROM local_log l WHERE l.topic = u.topic AND l.seq > u.claimed_upto)
+          + coalesce((SELECT sum((SELECT count(*) FROM local_log l WHERE l.topic = u.topic AND l.seq BETWEEN c.from_seq AND c.to_seq))
+              FROM local_claims c WHERE c.subscription = u.subscription), 0)
           + (SELECT count(*) FROM local_redeliveries r WHERE r.subscription = u.subscription) AS n
         FROM local_cursors u`,
     )
