@@ -125,7 +125,7 @@ export async function produceFromFile(config: Readonly<Config>, options: Record<
   const handle = await openDb(config.dataDir);
   const transport = await createTransport(config, handle, log);
   const outbox = new Outbox(handle);
-  const counters = new Counters(handle.db);
+  const counters = new Counters(handle);
   try {
     const all = [...checked.messages, ...deadLetters.map((d) => deadLetterMessage(d, now))];
     let last = 0;

@@ -1,7 +1,7 @@
 // The idempotent inbox: what each consumer already processed, keyed by business key, holding the message id.
-import { eq, lt, sql } from "drizzle-orm";
+import { lt } from "drizzle-orm";
 import type { Db, DbHandle } from "../db/open.ts";
-import { counters, inbox } from "../db/schema.ts";
+import { inbox } from "../db/schema.ts";
 
 export interface InboxItem {
   /** Envelope id, when the message had one. */
@@ -36,10 +36,10 @@ export class Inbox {
     const keys = items.map(keyOf);
     const wanted = keys.filter((k): k is string => k !== null);
     if (wanted.length === 0) return items.map(() => false);
-    const rows = this.db.all<{ key: string }>(
-      // CROSS JOIN fixes the loop order: per batch key a primary-key lookup, never a scan of the inbox.
-      sql`SELECT i.key AS key FROM json_each(${JSON.stringify(wanted)}) j CROSS JOIN inbox i ON i.consumer = ${consumer} AND i.key = j.value`,
-    );
+    // CROSS JOIN fixes the loop order: per batch key a primary-key lookup, never a scan of the inbox.
+    const rows = this.handle
+      .prepare("SELECT i.key AS key FROM json_each(?) j CROSS JOIN inbox i ON i.consumer = ? AND i.key = j.value")
+      .all<{ key: string }>(JSON.stringify(wanted), consumer);
     const found = new Set(rows.map((r) => r.key));
     return keys.map((k) => k !== null && found.has(k));
   }
@@ -67,19 +67,17 @@ export class Inbox {
 
 /** Durable per-role counters. */
 export class Counters {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly handle: DbHandle) {}
 
-  add(scope: string, deltas: Record<string, number>, tx: Db = this.db): void {
-    const rows = Object.entries(deltas).filter(([, d]) => d);
-    if (rows.length === 0) return;
-    tx.run(
-      sql`INSERT INTO counters (scope, name, value) SELECT ${scope}, value->>0, value->>1 FROM json_each(${JSON.stringify(rows)}) WHERE true
-          ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value`,
-    );
+  /** Adds to counters; pass the caller's transaction to make them atomic with its writes (same connection). */
+  add(scope: string, deltas: Record<string, number>, tx?: Db): void {
+    void tx;
+    const add = this.handle.prepare("INSERT INTO counters (scope, name, value) VALUES (?, ?, ?) ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value");
+    for (const name in deltas) if (deltas[name]) add.run(scope, name, deltas[name]);
   }
 
   get(scope: string): Record<string, number> {
-    const rows = this.db.select().from(counters).where(eq(counters.scope, scope)).all();
+    const rows = this.handle.prepare("SELECT name, value FROM counters WHERE scope = ?").all<{ name: string; value: number }>(scope);
     return Object.fromEntries(rows.map((r) => [r.name, r.value]));
   }
 }

@@ -1,6 +1,6 @@
 // Analytics role: its own copy of every order → durable rolling aggregates, a log line per order, large-order alerts.
 import { desc, gte, sql } from "drizzle-orm";
-import type { Db } from "../db/open.ts";
+import type { Db, DbHandle } from "../db/open.ts";
 import { analyticsItems, analyticsMinute, analyticsStatus } from "../db/schema.ts";
 import { envelope } from "../domain/envelope.ts";
 import type { Order } from "../domain/model.ts";
@@ -10,16 +10,21 @@ import { consumerRole, firstPerKey, splitBatch } from "./consume.ts";
 
 const minuteOf = (d: Date) => d.toISOString().slice(0, 16);
 
-function accumulate(tx: Db, orders: Order[], minute: string): void {
+const ACCUMULATE = {
+  minute: "INSERT INTO analytics_minute (minute, orders, revenue) VALUES (?, ?, ?) ON CONFLICT (minute) DO UPDATE SET orders = orders + excluded.orders, revenue = revenue + excluded.revenue",
+  item: `INSERT INTO analytics_items (item, orders, quantity, revenue) VALUES (?, ?, ?, ?)
+    ON CONFLICT (item) DO UPDATE SET orders = orders + excluded.orders, quantity = quantity + excluded.quantity, revenue = revenue + excluded.revenue`,
+  status: "INSERT INTO analytics_status (status, orders) VALUES (?, ?) ON CONFLICT (status) DO UPDATE SET orders = orders + excluded.orders",
+};
+
+/** Adds a batch of new orders to the aggregates (inside the caller's transaction). */
+function accumulate(handle: DbHandle, orders: Order[], minute: string): void {
   const revenue = (o: Order) => o.price * o.quantity;
-  const total = orders.reduce((s, o) => s + revenue(o), 0);
-  tx.insert(analyticsMinute)
-    .values({ minute, orders: orders.length, revenue: total })
-    .onConflictDoUpdate({ target: analyticsMinute.minute, set: { orders: sql`${analyticsMinute.orders} + ${orders.length}`, revenue: sql`${analyticsMinute.revenue} + ${total}` } })
-    .run();
   const items = new Map<string, { orders: number; quantity: number; revenue: number }>();
   const statuses = new Map<string, number>();
+  let total = 0;
   for (const o of orders) {
+    total += revenue(o);
     const it = items.get(o.item) ?? { orders: 0, quantity: 0, revenue: 0 };
     it.orders++;
     it.quantity += o.quantity;
@@ -27,18 +32,11 @@ function accumulate(tx: Db, orders: Order[], minute: string): void {
     items.set(o.item, it);
     statuses.set(o.order_status, (statuses.get(o.order_status) ?? 0) + 1);
   }
-  for (const [item, v] of items) {
-    tx.insert(analyticsItems)
-      .values({ item, ...v })
-      .onConflictDoUpdate({
-        target: analyticsItems.item,
-        set: { orders: sql`${analyticsItems.orders} + ${v.orders}`, quantity: sql`${analyticsItems.quantity} + ${v.quantity}`, revenue: sql`${analyticsItems.revenue} + ${v.revenue}` },
-      })
-      .run();
-  }
-  for (const [status, n] of statuses) {
-    tx.insert(analyticsStatus).values({ status, orders: n }).onConflictDoUpdate({ target: analyticsStatus.status, set: { orders: sql`${analyticsStatus.orders} + ${n}` } }).run();
-  }
+  handle.prepare(ACCUMULATE.minute).run(minute, orders.length, total);
+  const item = handle.prepare(ACCUMULATE.item);
+  for (const [name, v] of items) item.run(name, v.orders, v.quantity, v.revenue);
+  const status = handle.prepare(ACCUMULATE.status);
+  for (const [name, n] of statuses) status.run(name, n);
 }
 
 export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Promise<"done"> {
@@ -51,7 +49,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Prom
   ctx.db.transaction((tx) => {
     const isNew = ctx.inbox.record("analytics", first.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.order_id) })), tx);
     fresh = first.filter((_, i) => isNew[i]).map((v) => v.data);
-    if (fresh.length) accumulate(tx, fresh, minuteOf(now));
+    if (fresh.length) accumulate(ctx.handle, fresh, minuteOf(now));
     const large = fresh.filter((o) => o.price * o.quantity > ctx.config.largeOrderThreshold);
     ctx.outbox.add(
       large.map((o) => {

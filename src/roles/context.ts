@@ -1,6 +1,6 @@
 // What every role receives: its ports. Roles know no SDK and read no environment.
 import type { Config } from "../config/types.ts";
-import type { Db } from "../db/open.ts";
+import type { Db, DbHandle } from "../db/open.ts";
 import { envelope } from "../domain/envelope.ts";
 import type { DeadLetterInput } from "../domain/model.ts";
 import type { Counters, Inbox } from "../inbox/inbox.ts";
@@ -15,6 +15,8 @@ export interface RoleContext {
   transport: Transport;
   store: Store;
   db: Db;
+  /** The same connection as `db`, for cached prepared statements on hot paths. */
+  handle: DbHandle;
   outbox: Outbox;
   inbox: Inbox;
   counters: Counters;

@@ -78,12 +78,23 @@ type Claim =
   | { kind: "range"; topic: string; from: number; to: number; attempts: number; token: number; deliveries: Delivery[]; seqs: number[] }
   | { kind: "single"; items: { topic: string; seq: number; attempts: number; source: string | null }[]; deliveries: Delivery[] };
 
-const toDelivery = (r: LogRow, attempt: number): Delivery => ({
-  messageId: r.message_id,
-  body: r.body,
-  attributes: r.attributes ? JSON.parse(r.attributes) : {},
-  attempt,
-});
+/** A delivery whose attributes are parsed only if someone reads them (the roles read the body). */
+class LocalDelivery implements Delivery {
+  deadLetterSource?: SubscriptionName;
+  readonly messageId: string;
+  readonly body: string;
+  private readonly rawAttributes: string | null;
+  constructor(r: LogRow, readonly attempt: number) {
+    this.messageId = r.message_id;
+    this.body = r.body;
+    this.rawAttributes = r.attributes;
+  }
+  get attributes(): Record<string, string> {
+    return this.rawAttributes ? (JSON.parse(this.rawAttributes) as Record<string, string>) : {};
+  }
+}
+
+const toDelivery = (r: LogRow, attempt: number): Delivery => new LocalDelivery(r, attempt);
 
 /**
  * Each topic is an append-only log (`local_log`, one growing seq for all topics); each subscription has a cursor and claims the next

@@ -16,7 +16,7 @@ const clock = () => now;
 const handle = await openDb(dir);
 const outbox = new Outbox(handle, clock);
 const inbox = new Inbox(handle, clock);
-const counters = new Counters(handle.db);
+const counters = new Counters(handle);
 
 const driver = "Bun" in globalThis ? "bun:sqlite" : "better-sqlite3";
 

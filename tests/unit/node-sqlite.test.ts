@@ -80,7 +80,7 @@ test("outbox and inbox run on Node + better-sqlite3, and Bun reads what Node wro
     const inbox = new Inbox(handle, () => T0);
     expect(inbox.seen("order", [{ messageId: null, businessKey: "1" }, { messageId: null, businessKey: "2" }, { messageId: "e3", businessKey: null }, { messageId: null, businessKey: "3" }])).toEqual([true, true, true, false]);
     expect(inbox.record("order", [{ messageId: "e5", businessKey: "2" }, { messageId: "e6", businessKey: "6" }])).toEqual([false, true]);
-    expect(new Counters(handle.db).get("producer")).toEqual({ orders: 2, payments: 1 });
+    expect(new Counters(handle).get("producer")).toEqual({ orders: 2, payments: 1 });
   } finally {
     handle.close();
   }
