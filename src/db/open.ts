@@ -51,7 +51,7 @@ export async function openDb(dataDir: string, options: OpenOptions = {}): Promis
     "PRAGMA journal_mode = WAL",
     `PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`,
     "PRAGMA temp_store = MEMORY",
-    "PRAGMA cache_size = -32000",
+    "PRAGMA cache_size = -16000",
     // A fallback: the checkpointer thread normally keeps the WAL well below this (pages of 4 KiB).
     `PRAGMA wal_autocheckpoint = ${options.backgroundCheckpoint === false || !isBun ? 1000 : 20000}`,
     "PRAGMA journal_size_limit = 67108864",
