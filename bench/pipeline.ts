@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { loadConfig } from "../src/config/load.ts";
+import { createLogger } from "../src/log.ts";
 import type { Config } from "../src/config/types.ts";
 import { openBase, startPipeline } from "../src/runtime.ts";
 
@@ -31,8 +32,8 @@ export async function runPipeline(flags: Record<string, unknown>, n: number, pre
   const dataDir = mkdtempSync(join(tmpdir(), "ecom-bench-"));
   const config = benchConfig(flags, n, dataDir);
   await prepare?.(config);
-  // Real JSON log lines (one per analytics order), written to /dev/null so the terminal stays readable.
-  const log = pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: false }));
+  // The product's logger (redaction, timestamps) writing its real JSON lines (one per analytics order) to /dev/null.
+  const log = createLogger("info", pino.destination({ dest: "/dev/null", sync: false }));
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   const base = await openBase(config, log);

@@ -146,6 +146,11 @@ export function maskDigits(value: string): string {
   return "*".repeat(digits.length - 4) + digits.slice(-4);
 }
 
+/** Masks a card number pasted into free text (13-19 digits, spaces or dashes allowed), keeping its last four. */
+export function maskText(value: string): string {
+  return value.replace(LONG_DIGITS, maskDigits);
+}
+
 function maskValue(key: string, value: unknown): unknown {
   if (Array.isArray(value)) return value.map((v) => maskValue(key, v));
   if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(k, v)]));

@@ -4,6 +4,8 @@ import type { Db, DbHandle } from "../db/open.ts";
 import { analyticsItems, analyticsMinute, analyticsStatus } from "../db/schema.ts";
 import { envelope } from "../domain/envelope.ts";
 import type { Order } from "../domain/model.ts";
+import { maskText } from "../domain/validate.ts";
+import type { Logger } from "../log.ts";
 import type { Delivery } from "../transport/types.ts";
 import type { RoleContext, RunningRole } from "./context.ts";
 import { consumerRole, firstPerKey, splitBatch } from "./consume.ts";
@@ -39,6 +41,18 @@ function accumulate(handle: DbHandle, orders: Order[], minute: string): void {
   for (const [name, n] of statuses) status.run(name, n);
 }
 
+const eventLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * The analytics role's JSON line per order. It has fixed keys, none of them a card field, so key-based redaction has nothing to do
+ * there but costs ~7 us a line (two thirds of the line); its only free text (item) is masked like dead letters are.
+ */
+export function logOrder(log: Logger, o: Order): void {
+  let events = eventLoggers.get(log);
+  if (!events) eventLoggers.set(log, (events = log.child({}, { redact: { paths: [] } })));
+  events.info({ event: "order", order_id: o.order_id, customer_id: o.customer_id, item: maskText(o.item), quantity: o.quantity, total: Math.round(o.price * o.quantity * 100) / 100, status: o.order_status });
+}
+
 export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Promise<"done"> {
   // Bad input on the orders topic is dead-lettered by the order role, which sees the same message; here it is counted.
   const { valid, invalid } = splitBatch<Order>(ctx, "analytics", "order", batch);
@@ -62,9 +76,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Prom
   }, { behavior: "immediate" });
   ctx.outbox.notify();
   if (ctx.config.logOrders) {
-    for (const o of fresh) {
-      ctx.log.info({ event: "order", order_id: o.order_id, customer_id: o.customer_id, item: o.item, quantity: o.quantity, total: Math.round(o.price * o.quantity * 100) / 100, status: o.order_status });
-    }
+    for (const o of fresh) logOrder(ctx.log, o);
   }
   return "done";
 }

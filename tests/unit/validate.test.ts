@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
 import { isDuplicated, orderAt, paymentAt, streamAt, UNMATCHED_ORDER_BASE } from "../../src/domain/generator.ts";
 import { deadLetterId, maskBody, maskDigits, orderSchema, parseMessage, paymentSchema, type Parsed } from "../../src/domain/validate.ts";
+import { logOrder } from "../../src/roles/analytics.ts";
 import { createLogger } from "../../src/log.ts";
 
 const MAX = 262_144;
@@ -206,6 +207,20 @@ describe("logger redaction", () => {
     const log = createLogger(level, { write: (s: string) => void lines.push(s) });
     return { log, lines };
   };
+
+  test("the per-order analytics line: its fields, a card number pasted into the item masked, the logger's redaction intact", () => {
+    const { log, lines } = capture();
+    const order = { order_id: 7, customer_id: 3, item: "gift card 4111 1111 1111 1111 sleeve", quantity: 2, price: 10.005, shipping_address: "x", order_status: "pending", creation_date: "2026-01-01T00:00:00Z" };
+    logOrder(log, order);
+    logOrder(log, { ...order, order_id: 8, item: "Monitor 4K 2024" });
+    log.info({ card_number: "4111111111111111" }, "after");
+    expect(lines.length).toBe(3);
+    const [first, second, after] = lines.map((l) => JSON.parse(l));
+    expect(first).toMatchObject({ level: "info", event: "order", order_id: 7, customer_id: 3, item: "gift card ************1111 sleeve", quantity: 2, total: 20.01, status: "pending" });
+    expect(second.item).toBe("Monitor 4K 2024");
+    expect(after.card_number).toBe("[redacted]");
+    expect(lines.join("")).not.toContain("4111 1111 1111 1111");
+  });
 
   test("card numbers, passwords, tokens and authorization headers are censored at any documented depth", () => {
     const { log, lines } = capture();
