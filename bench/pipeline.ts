@@ -2,7 +2,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pino from "pino";
 import { loadConfig } from "../src/config/load.ts";
 import { createLogger } from "../src/log.ts";
 import type { Config } from "../src/config/types.ts";
@@ -33,7 +32,7 @@ export async function runPipeline(flags: Record<string, unknown>, n: number, pre
   const config = benchConfig(flags, n, dataDir);
   await prepare?.(config);
   // The product's logger (redaction, timestamps) writing its real JSON lines (one per analytics order) to /dev/null.
-  const log = createLogger("info", pino.destination({ dest: "/dev/null", sync: false }));
+  const log = createLogger("info", "/dev/null");
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   const base = await openBase(config, log);

@@ -14,8 +14,67 @@ if (!("hasSubscribers" in tracingProto)) {
 }
 
 export type Logger = pino.Logger;
+type SonicBoom = ReturnType<typeof pino.destination>;
 
-export function createLogger(level: string, destination: pino.DestinationStream | number = 1): Logger {
+/**
+ * Hands a SonicBoom the lines of one event-loop turn as one string. SonicBoom appends each line to its last buffer
+ * and measures that buffer's UTF-8 length on every write; under Bun that re-flattens up to 16 KiB per line (~4 us a
+ * line of ~8 us in a microbenchmark of the per-order analytics line). Lines keep their order; on exit the pending
+ * ones are written synchronously after SonicBoom's own.
+ */
+class CoalescingDestination {
+  private parts: string[] = [];
+  private chars = 0;
+  private scheduled = false;
+
+  constructor(private readonly sonic: SonicBoom) {
+    process.once("exit", () => this.flushSync());
+  }
+
+  write(line: string): boolean {
+    this.parts.push(line);
+    this.chars += line.length;
+    if (this.chars >= 65_536) this.drain();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.drain();
+      });
+    }
+    return true;
+  }
+
+  /** pino's `logger.flush(cb)`. */
+  flush(cb?: (err?: Error) => void): void {
+    this.drain();
+    this.sonic.flush(cb);
+  }
+
+  flushSync(): void {
+    this.drain();
+    try {
+      this.sonic.flushSync();
+    } catch {
+      // A destination already closed, or one that refuses a synchronous flush: nothing more can be done at exit.
+    }
+  }
+
+  private drain(): void {
+    if (this.parts.length === 0) return;
+    const text = this.parts.length === 1 ? this.parts[0]! : this.parts.join("");
+    this.parts = [];
+    this.chars = 0;
+    this.sonic.write(text);
+  }
+}
+
+/** Logs to a file descriptor or a file path (asynchronous, coalesced), or to a given stream as is (tests). */
+export function createLogger(level: string, destination: pino.DestinationStream | number | string = 1): Logger {
+  const stream =
+    typeof destination === "number" || typeof destination === "string"
+      ? new CoalescingDestination(pino.destination({ dest: destination, sync: false }))
+      : destination;
   return pino(
     {
       level,
@@ -27,7 +86,7 @@ export function createLogger(level: string, destination: pino.DestinationStream 
         censor: "[redacted]",
       },
     },
-    typeof destination === "number" ? pino.destination({ fd: destination, sync: false }) : destination,
+    stream,
   );
 }
 
