@@ -5,6 +5,7 @@ import { isDuplicated, orderAt, paymentAt, streamAt, UNMATCHED_ORDER_BASE } from
 import { deadLetterId, maskBody, maskDigits, orderSchema, parseMessage, paymentSchema, type Parsed } from "../../src/domain/validate.ts";
 import { logOrder } from "../../src/roles/analytics.ts";
 import { createLogger } from "../../src/log.ts";
+import { z } from "zod";
 
 const MAX = 262_144;
 const order = { order_id: 7, customer_id: 3, item: "Laptop", quantity: 2, price: 1299.99, shipping_address: "1 Main St, Salem", order_status: "pending", creation_date: "2026-01-01T00:00:07.000Z" };
@@ -112,6 +113,21 @@ describe("parseMessage", () => {
     expect(parseMessage(exact, exact.length)).toMatchObject({ ok: true });
     expect(parseMessage(exact, exact.length - 1)).toEqual(bad("invalid", [`body is ${exact.length} bytes; the limit is ${exact.length - 1}`]));
   });
+});
+
+test("date fields accept exactly what z.iso.datetime() (offset or local) or z.iso.date() accept", () => {
+  const dateTime = z.iso.datetime({ offset: true, local: true });
+  const date = z.iso.date();
+  const samples = [
+    "2026-01-02T03:04:05.123Z", "2026-01-02", "2026-01-02T03:04:05+01:00", "2026-01-02T03:04:05", "2026-01-02T03:04",
+    "2026-01-02T03:04:05.123456789+05:30", "2024-02-29", "2023-02-29", "2026-02-30T00:00:00Z", "2026-13-01", "2026-01-02T25:00:00Z",
+    "2026-01-02 03:04:05", "2026-01-02T03:04:05z", " 2026-01-02", "2026-01-02\n", "", "bad",
+  ];
+  const expected = samples.map((s) => dateTime.safeParse(s).success || date.safeParse(s).success);
+  expect(samples.map((s) => orderSchema.shape.creation_date.safeParse(s).success)).toEqual(expected);
+  expect(samples.map((s) => paymentSchema.shape.payment_datetime.safeParse(s).success)).toEqual(expected);
+  // The first seven are valid; leap days, month lengths and hours are checked, a space or a lower-case z is not ISO.
+  expect(expected).toEqual([true, true, true, true, true, true, true, false, false, false, false, false, false, false, false, false, false]);
 });
 
 describe("maskBody", () => {
