@@ -57,11 +57,41 @@ export interface Split<T> {
   invalid: number;
 }
 
+/**
+ * Recent parse results by body. A topic with two subscriptions in one process (orders: the order and the analytics
+ * role) hands both the same bodies within a few batches; the second parse and validation (~3 us) becomes a lookup.
+ * Results are never mutated; entries leave in insertion order past the capacity.
+ */
+export class ParseCache {
+  private readonly entries = new Map<string, { maxBytes: number; parsed: Parsed }>();
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly capacity: number) {}
+
+  parse(body: string, maxBytes: number): Parsed {
+    const hit = this.entries.get(body);
+    if (hit && hit.maxBytes === maxBytes) {
+      this.hits++;
+      return hit.parsed;
+    }
+    this.misses++;
+    const parsed = parseMessage(body, maxBytes);
+    if (this.capacity > 0) {
+      if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(body, { maxBytes, parsed });
+    }
+    return parsed;
+  }
+}
+
+const parseCache = new ParseCache(2048);
+
 /** Parses a batch; anything that is not a valid `want` record becomes a dead letter with its reason. */
 export function splitBatch<T extends Order | Payment>(ctx: RoleContext, subscription: SubscriptionName, want: "order" | "payment", batch: Delivery[]): Split<T> {
   const out: Split<T> = { valid: [], deadLetters: [], invalid: 0 };
   for (const delivery of batch) {
-    const parsed: Parsed = parseMessage(delivery.body, ctx.config.maxMessageBytes);
+    const parsed: Parsed = parseCache.parse(delivery.body, ctx.config.maxMessageBytes);
     if (parsed.ok && parsed.type === want) {
       out.valid.push({ delivery, data: parsed.data as T, envelopeId: parsed.envelopeId, producedAt: parsed.producedAt });
       continue;
