@@ -23,13 +23,17 @@ export class Metrics {
   /** Raw produce→store latencies (ms), bounded reservoir for percentiles. */
   private readonly samples: number[] = [];
   private seenSamples = 0;
+  /** The histogram's child per role: label hashing once, not per observation. */
+  private readonly latencyOf = new Map<string, { observe(value: number): void }>();
 
   constructor() {
     this.up.set(1);
   }
 
   observeLatency(role: string, ms: number): void {
-    this.latency.observe({ role }, ms / 1000);
+    let histogram = this.latencyOf.get(role);
+    if (!histogram) this.latencyOf.set(role, (histogram = this.latency.labels(role)));
+    histogram.observe(ms / 1000);
     this.seenSamples++;
     if (this.samples.length < 200_000) this.samples.push(ms);
     else {

@@ -4,6 +4,7 @@ import type { Envelope } from "./validate.ts";
 
 export const ENVELOPE_VERSION = 1;
 
-export function envelope<T>(type: Envelope["type"], data: T, now: Date, id: string = randomUUID()): Envelope<T> {
-  return { id, type, version: ENVELOPE_VERSION, produced_at: now.toISOString(), data };
+/** `now` as a Date, or already as its ISO string (a batch formats it once). */
+export function envelope<T>(type: Envelope["type"], data: T, now: Date | string, id: string = randomUUID()): Envelope<T> {
+  return { id, type, version: ENVELOPE_VERSION, produced_at: typeof now === "string" ? now : now.toISOString(), data };
 }

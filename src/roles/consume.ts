@@ -135,10 +135,16 @@ export function commit(ctx: RoleContext, deadLetters: DeadLetterInput[], work: (
 /** Observes produce→store latency for records that carried produced_at. */
 export function observeLatency(ctx: RoleContext, role: string, items: { producedAt: string | null }[]): void {
   const now = ctx.clock().getTime();
+  // A producer stamps a whole batch with one produced_at: parse each distinct value once.
+  let lastText = "";
+  let last = NaN;
   for (const item of items) {
     if (!item.producedAt) continue;
-    const t = Date.parse(item.producedAt);
-    if (Number.isFinite(t)) ctx.metrics.observeLatency(role, Math.max(0, now - t));
+    if (item.producedAt !== lastText) {
+      lastText = item.producedAt;
+      last = Date.parse(lastText);
+    }
+    if (Number.isFinite(last)) ctx.metrics.observeLatency(role, Math.max(0, now - last));
   }
 }
 

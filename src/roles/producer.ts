@@ -37,7 +37,7 @@ export function startProducerRole(ctx: RoleContext, progress?: ProducerProgress)
       let orders = 0;
       let payments = 0;
       let copies = 0;
-      const now = ctx.clock();
+      const now = ctx.clock().toISOString();
       for (let k = 0; k < n; k++) {
         const record = streamAt(opts, next, p.orders, p.payments);
         if (!record) break;
