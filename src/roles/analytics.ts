@@ -56,8 +56,8 @@ export function logOrder(log: Logger, o: Order): void {
 export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Promise<"done"> {
   // Bad input on the orders topic is dead-lettered by the order role, which sees the same message; here it is counted.
   const { valid, invalid } = splitBatch<Order>(ctx, "analytics", "order", batch);
-  const seen = ctx.inbox.seen("analytics", valid.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.order_id) })));
-  const { first } = firstPerKey(valid.filter((_, i) => !seen[i]), (o) => o.order_id);
+  // No external store here: recording in the inbox inside the transaction is the duplicate check itself.
+  const { first } = firstPerKey(valid, (o) => o.order_id);
   const now = ctx.clock();
   let fresh: Order[] = [];
   ctx.db.transaction((tx) => {
