@@ -298,7 +298,8 @@ describe.skipIf(!available)("--store=cassandra, end to end", () => {
     await verifyTables(ks, exp, SEED);
   }, 240_000);
 
-  test.skipIf(!existsSync(PID_FILE))(
+  // Needs the Cassandra that scripts/services started (its pid to kill); under CI it always is, so there it never skips.
+  test.skipIf(!existsSync(PID_FILE) && process.env.CI !== "true")(
     `Cassandra killed for ${OUTAGE_MS / 1000} s mid-run: ecom stays up, /readyz 503 then 200, consumers hold and back off, nothing lost`,
     async () => {
       const ks = freshKeyspace();
