@@ -37,6 +37,11 @@ const DDL_TIMEOUT_MS = 60_000;
 /** Rows per page when scanning the dead-letter indexes. */
 const SCAN_PAGE = 5000;
 /**
+ * How far below the oldest live due entry the next scan of dead_letters_due starts: room for writers whose
+ * clocks run behind this process's, or whose writes land late.
+ */
+const DUE_FLOOR_MARGIN_MS = 10 * 60_000;
+/**
  * Writes of several orders (payments) go in one unlogged batch: one request instead of two (three) per record, which
  * is most of the cost on the server. A batch spans at most this many partitions (Cassandra's own
  * unlogged_batch_across_partitions_warn_threshold is 10) and stays under BATCH_BYTES (batch_size_warn_threshold is
@@ -137,6 +142,7 @@ function cqlFor(ks: string) {
     insertDueAt: `INSERT INTO ${ks}.dead_letters_due (reason, next_retry_at, id) VALUES (?, ?, ?) USING TIMESTAMP ?`,
     deleteDue: `DELETE FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at = ? AND id = ?`,
     selectDue: `SELECT next_retry_at, id FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at <= ?`,
+    selectDueFrom: `SELECT next_retry_at, id FROM ${ks}.dead_letters_due WHERE reason = ? AND next_retry_at >= ? AND next_retry_at <= ?`,
     selectDays: `SELECT day FROM ${ks}.dead_letter_days WHERE bucket = ?`,
     selectDayKeys: `SELECT day, first_seen, id, reason, status FROM ${ks}.dead_letters_by_day WHERE day = ?`,
   };
@@ -530,6 +536,15 @@ interface StoreOptions {
 class CassandraStore implements Store {
   readonly kind = "cassandra" as const;
   private readonly cql: Cql;
+  /**
+   * Per reason, a next_retry_at below which dead_letters_due holds, as far as this store knows, only deleted
+   * entries. Every reconciled or rescheduled dead letter leaves a tombstone in its reason's partition; a scan
+   * from the partition's start reads them all, and past 100,000 (tombstone_failure_threshold) Cassandra refuses
+   * the read. Scans start at the floor instead. It is unknown (a full scan) until the first scan, and lowered
+   * by every due entry written through this store, also while a scan runs (dueWrittenLow).
+   */
+  private readonly dueFloor = new Map<string, string>();
+  private readonly dueWrittenLow = new Map<string, string>();
   private closed: Promise<void> | null = null;
 
   constructor(
@@ -713,7 +728,10 @@ class CassandraStore implements Store {
       const [was, now] = [previous ? dueKey(previous) : null, dueKey(r)];
       // a delete and an insert of the same key in one batch share a timestamp, and the delete would win
       if (previous && was && was !== now) statements.push({ query: this.cql.deleteDue, params: [previous.reason, previous.next_retry_at, r.id] });
-      if (now) statements.push({ query: this.cql.insertDue, params: [r.reason, r.next_retry_at, r.id] });
+      if (now) {
+        this.lowerDueFloor(r.reason, r.next_retry_at!);
+        statements.push({ query: this.cql.insertDue, params: [r.reason, r.next_retry_at, r.id] });
+      }
       return statements;
     });
     await this.writeAll(what, index, INDEX_ENTRIES_PER_BATCH, true);
@@ -778,18 +796,42 @@ class CassandraStore implements Store {
     const what = `due dead letters of ${reason}`;
     const due: DeadLetterRecord[] = [];
     if (limit < 1) return due;
-    for await (const rows of this.pages(what, this.cql.selectDue, [reason, now], limit)) {
+    const floor = this.dueFloor.get(reason);
+    this.dueWrittenLow.delete(reason);
+    const [query, params] = floor === undefined ? [this.cql.selectDue, [reason, now]] : [this.cql.selectDueFrom, [reason, floor, now]];
+    let oldestLive: string | null = null;
+    for await (const rows of this.pages(what, query, params, limit)) {
       const records = await this.readDeadLetters(rows.map((r) => r.id));
       for (const row of rows) {
         const stored = records.get(row.id);
         const r = stored?.record ?? null;
         const current = r && r.status === "pending" && r.reason === reason && r.next_retry_at === row.next_retry_at;
         if (!current) await this.dropStaleDue(what, reason, row, r, stored?.stamp ?? null);
-        else if (due.length < limit) due.push(r);
+        else {
+          oldestLive ??= row.next_retry_at as string;
+          if (due.length < limit) due.push(r);
+        }
       }
       if (due.length >= limit) break;
     }
+    // Below the oldest live entry seen (or `now`, when every entry up to it is gone) only tombstones are left.
+    const seen = oldestLive !== null && oldestLive < now ? oldestLive : now;
+    const next = Date.parse(seen);
+    if (Number.isFinite(next)) {
+      let candidate = new Date(next - DUE_FLOOR_MARGIN_MS).toISOString();
+      const written = this.dueWrittenLow.get(reason);
+      if (written !== undefined && written < candidate) candidate = written;
+      this.dueFloor.set(reason, candidate);
+    }
     return due;
+  }
+
+  /** A due entry at `at` is (about to be) written: scans must not start above it. */
+  private lowerDueFloor(reason: string, at: string): void {
+    const floor = this.dueFloor.get(reason);
+    if (floor !== undefined && at < floor) this.dueFloor.set(reason, at);
+    const low = this.dueWrittenLow.get(reason);
+    if (low === undefined || at < low) this.dueWrittenLow.set(reason, at);
   }
 
   /**
@@ -804,7 +846,10 @@ class CassandraStore implements Store {
     if (r && stamp !== null) {
       index.push({ query: this.cql.insertDeadLetterByDayAt, params: [dayOf(r.first_seen, r.id), r.first_seen, r.id, r.reason, r.status, r.next_retry_at, stamp] });
       // never the key deleted above: that one disagrees with the record
-      if (dueKey(r)) index.push({ query: this.cql.insertDueAt, params: [r.reason, r.next_retry_at, r.id, stamp] });
+      if (dueKey(r)) {
+        this.lowerDueFloor(r.reason, r.next_retry_at!);
+        index.push({ query: this.cql.insertDueAt, params: [r.reason, r.next_retry_at, r.id, stamp] });
+      }
     }
     const options = { prepare: true, logged: true, isIdempotent: true, executionProfile: "write" };
     await this.run(what, () => this.client.batch(index, options));

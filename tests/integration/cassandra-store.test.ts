@@ -461,6 +461,42 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     });
   });
 
+  test("due scans start above the tombstones of settled entries; entries written through the store are found even below that", async () => {
+    const s = await freshStore("due");
+    const unmatched = (i: number, seen_at: string): DeadLetterInput => ({
+      id: `due-${i}`, reason: "unmatched_order", details: null, original: "{}", topic: "payments", subscription: "payment",
+      message_id: `m-${i}`, type: "payment", business_key: String(i), seen_at,
+    });
+    const SETTLED_AT = "2026-11-26T00:00:00.000Z";
+    const LIVE_AT = "2026-11-26T01:00:00.000Z";
+    const NOW = "2026-11-26T02:00:00.000Z";
+    // 1200 entries at 00:00 settled (each a tombstone in the reason's partition), 10 still pending at 01:00
+    await s.putDeadLetters(Array.from({ length: 1200 }, (_, i) => unmatched(i, "2026-11-25T23:00:00.000Z")), SETTLED_AT);
+    await s.putDeadLetters(Array.from({ length: 10 }, (_, i) => unmatched(5000 + i, "2026-11-25T23:30:00.000Z")), LIVE_AT);
+    await s.updateDeadLetters(Array.from({ length: 1200 }, (_, i) => ({ id: `due-${i}`, status: "reconciled" as const, next_retry_at: null })));
+    const live = Array.from({ length: 10 }, (_, i) => `due-${5000 + i}`);
+    // the first scan reads from the partition's start (tombstones included): what is due is exact
+    expect((await s.dueDeadLetters("unmatched_order", NOW, 100)).map((r) => r.id)).toEqual(live);
+
+    // Another process whose clock is an hour behind (beyond the 10 min margin) writes an entry at 00:30: below this
+    // store's floor (00:50), so this store no longer scans there; a fresh one (a restart) starts from the bottom.
+    const other = await createCassandraStore(configFor(`${RUN}_due`));
+    stores.push(other);
+    await other.putDeadLetters([unmatched(9001, "2026-11-25T23:40:00.000Z")], "2026-11-26T00:30:00.000Z");
+    expect((await s.dueDeadLetters("unmatched_order", NOW, 100)).map((r) => r.id)).toEqual(live);
+    const restarted = await createCassandraStore(configFor(`${RUN}_due`));
+    stores.push(restarted);
+    expect((await restarted.dueDeadLetters("unmatched_order", NOW, 100)).map((r) => r.id)).toEqual(["due-9001", ...live]);
+
+    // An entry written through the store itself lowers its floor, however old its retry time.
+    await s.updateDeadLetters([{ id: "due-5003", next_retry_at: "2026-11-25T12:00:00.000Z" }]);
+    expect((await s.dueDeadLetters("unmatched_order", NOW, 3)).map((r) => r.id)).toEqual(["due-5003", "due-9001", "due-5000"]);
+    const due = await cql(`SELECT id FROM ${RUN}_due.dead_letters_due WHERE reason = ?`, ["unmatched_order"]);
+    expect(due.rows.map((r) => r.id as string).sort()).toEqual(["due-9001", ...live].sort());
+    const table = await cql("SELECT gc_grace_seconds FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?", [`${RUN}_due`, "dead_letters_due"]);
+    expect(table.rows.map((r) => r.gc_grace_seconds)).toEqual([3600]);
+  }, 120_000);
+
   test(
     `while the server is away for ${OUTAGE_MS / 1000} s calls reject retryable without hanging; then it works again`,
     async () => {
