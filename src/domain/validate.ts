@@ -140,7 +140,11 @@ export function parseMessage(body: string, maxBytes: number): Parsed {
 }
 
 const CARD_KEY = /card|pan$/i;
-const LONG_DIGITS = /\d(?:[ -]?\d){12,18}/g;
+/**
+ * 13-19 digits, single spaces or dashes between them, standing alone: not glued to letters or digits, nor
+ * joined to them by a dash (so the digit groups of a UUID or a longer number are not taken for a card).
+ */
+const LONG_DIGITS = /(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])(?!-[0-9A-Za-z])/g;
 
 /** Keeps the last four digits of anything that looks like a card number. */
 export function maskDigits(value: string): string {

@@ -146,6 +146,13 @@ describe("maskBody", () => {
     );
   });
 
+  test("the digit groups of a UUID or of a longer number are not a card number; a card between punctuation is", () => {
+    const ids = ["8f7c0e5e-1111-4222-8333-444455556666", "12345678-1234-1234-1234-123456789012", "a1234567-8901-2345-6789-0123456789ab"];
+    for (const id of ids) expect(maskBody(JSON.stringify({ message_id: id, note: `ref ${id}` }))).toBe(JSON.stringify({ message_id: id, note: `ref ${id}` }));
+    expect(maskBody(JSON.stringify({ note: "order 12345678901234567890123 shipped" }))).toBe(JSON.stringify({ note: "order 12345678901234567890123 shipped" }));
+    expect(maskBody(JSON.stringify({ note: "(4111111111111111), #5555-5555-5555-4444#" }))).toBe(JSON.stringify({ note: "(************1111), #************4444#" }));
+  });
+
   test("inside an SNS Message string", () => {
     const body = sns(JSON.stringify({ ...payment, card_last_four: "4111111111111111" }));
     const masked = maskBody(body);
