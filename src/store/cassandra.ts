@@ -664,9 +664,13 @@ class CassandraStore implements Store {
     return payments.map((p) => keys.has(p.order_id));
   }
 
-  /** The first replica of a serialized partition key ("" when the driver has no token map for the keyspace). */
-  private replicaOf(token: Buffer): string {
-    return this.client.getReplicas(this.options.keyspace, token)?.[0]?.address ?? "";
+  /**
+   * The first replica of a serialized partition key ("" when the driver has no token map for the keyspace). With one
+   * host every key has the same replica, and hashing each key (murmur3 in JS, ~1/6 of the driver's CPU here) is skipped.
+   */
+  private replicas(): (token: Buffer) => string {
+    if (this.client.hosts.length <= 1) return () => "";
+    return (token) => this.client.getReplicas(this.options.keyspace, token)?.[0]?.address ?? "";
   }
 
   /**
@@ -675,7 +679,7 @@ class CassandraStore implements Store {
    */
   private async orderKeys(orderIds: number[]): Promise<Map<number, { customer_id: unknown; creation_date: unknown }>> {
     const ids = orderIds.map((id) => long(id));
-    const chunks = replicaChunks(ids, (id) => keyBytes(id), (t) => this.replicaOf(t), KEYS_PER_READ);
+    const chunks = replicaChunks(ids, (id) => keyBytes(id), this.replicas(), KEYS_PER_READ);
     const pages = await Promise.all(
       chunks.map((chunk) =>
         this.read(`read of ${describeIds("order", chunk.map(num))}`, this.cql.selectOrderKeys, [chunk], {
@@ -707,7 +711,7 @@ class CassandraStore implements Store {
   private async writeRouted(what: string, statements: Routed[]): Promise<void> {
     const options = { prepare: true, logged: false, isIdempotent: true, executionProfile: "write" };
     await Promise.all(
-      replicaBatches(statements, (t) => this.replicaOf(t)).map((batch) =>
+      replicaBatches(statements, this.replicas()).map((batch) =>
         batch.length === 1 ? this.write(what, batch[0]!.query, batch[0]!.params) : this.run(what, () => this.client.batch(batch, options)),
       ),
     );
