@@ -4,7 +4,7 @@ import cassandra from "cassandra-driver";
 import type { CassandraConfig } from "../src/config/types.ts";
 import { orderAt, paymentAt } from "../src/domain/generator.ts";
 import type { Order, Payment } from "../src/domain/model.ts";
-import { cassandraClientOptions, createCassandraStore, replicaBatches } from "../src/store/cassandra.ts";
+import { cassandraClientOptions, createCassandraStore, keyBytes, replicaBatches } from "../src/store/cassandra.ts";
 import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
 
 export const CONCURRENCY_LEVELS = [32, 64, 128, 256, 512] as const;
@@ -90,20 +90,15 @@ export async function measureSameRowsCeiling(config: CassandraConfig, rows: { or
     const byCustomer = `INSERT INTO ${ks}.orders_by_customer (order_id, ${cols}) VALUES (${Array(13).fill("?").join(", ")})`;
     const byId = `INSERT INTO ${ks}.payments_by_id (payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime) VALUES (?, ?, ?, ?, ?, ?)`;
     const L = cassandra.types.Long.fromNumber;
-    const key = (n: number) => {
-      const b = Buffer.allocUnsafe(8);
-      b.writeBigInt64BE(BigInt(n));
-      return b;
-    };
     const statements = rows.flatMap(({ order: o, payment: p }) => {
       const values = [L(o.customer_id), o.item, L(o.quantity), o.price, o.shipping_address, o.order_status, o.creation_date, L(p.payment_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime];
       return [
-        { query: fact, params: [L(o.order_id), ...values], partition: `f${o.order_id}`, token: key(o.order_id) },
-        { query: byCustomer, params: [L(o.order_id), ...values], partition: `c${o.customer_id}`, token: key(o.customer_id) },
-        { query: byId, params: [L(p.payment_id), L(o.order_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime], partition: `p${p.payment_id}`, token: key(p.payment_id) },
+        { query: fact, params: [L(o.order_id), ...values], partition: `f${o.order_id}`, key: L(o.order_id) },
+        { query: byCustomer, params: [L(o.order_id), ...values], partition: `c${o.customer_id}`, key: L(o.customer_id) },
+        { query: byId, params: [L(p.payment_id), L(o.order_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime], partition: `p${p.payment_id}`, key: L(p.payment_id) },
       ];
     });
-    const batches = replicaBatches(statements, (t) => client.getReplicas(ks, t)?.[0]?.address ?? "");
+    const batches = replicaBatches(statements, (k) => client.getReplicas(ks, keyBytes(k))?.[0]?.address ?? "");
     const batchOptions = { prepare: true, logged: false, executionProfile: "write" };
     const run = async (concurrencyLevel: number) => {
       if (method === "single") {

@@ -147,7 +147,7 @@ type Cql = ReturnType<typeof cqlFor>;
 
 const long = (n: number) => types.Long.fromNumber(n);
 /** A bigint partition key as the driver serializes it for routing (8 bytes, big-endian). */
-function keyBytes(v: cassandra.types.Long): Buffer {
+export function keyBytes(v: cassandra.types.Long): Buffer {
   const b = Buffer.allocUnsafe(8);
   b.writeInt32BE(v.getHighBits(), 0);
   b.writeInt32BE(v.getLowBits(), 4);
@@ -340,15 +340,16 @@ function toBatches(groups: Statement[][], perBatch: number): { batches: Statemen
   return { batches, large };
 }
 
-/** A statement with its partition: `partition` names it (table and key), `token` is the serialized partition key. */
-type Routed = Statement & { partition: string; token: Buffer };
+type Long = cassandra.types.Long;
+/** A statement with its partition: `partition` names it (table and key), `key` is its bigint partition key. */
+export type Routed = Statement & { partition: string; key: Long };
 
 /**
  * Splits statements into unlogged batches whose partitions share a replica (`replicaOf`), of at most BATCH_PARTITIONS
  * partitions and BATCH_BYTES each; a statement too large for that comes back as a batch of its own. The driver routes a
  * batch by its first statement, so each goes to a replica of every row it writes.
  */
-export function replicaBatches(statements: Routed[], replicaOf: (token: Buffer) => string): Routed[][] {
+export function replicaBatches(statements: Routed[], replicaOf: (key: Long) => string): Routed[][] {
   const open = new Map<string, { statements: Routed[]; partitions: Set<string>; bytes: number }>();
   const batches: Routed[][] = [];
   for (const st of statements) {
@@ -357,7 +358,7 @@ export function replicaBatches(statements: Routed[], replicaOf: (token: Buffer) 
       batches.push([st]);
       continue;
     }
-    const replica = replicaOf(st.token);
+    const replica = replicaOf(st.key);
     let b = open.get(replica);
     const grows = b && !b.partitions.has(st.partition);
     if (b && ((grows && b.partitions.size >= BATCH_PARTITIONS) || b.bytes + size > BATCH_BYTES)) {
@@ -373,12 +374,12 @@ export function replicaBatches(statements: Routed[], replicaOf: (token: Buffer) 
   return batches;
 }
 
-/** Splits keys into chunks of at most `max` whose partitions share a replica (`replicaOf`), in input order. */
-export function replicaChunks<K>(keys: K[], token: (key: K) => Buffer, replicaOf: (token: Buffer) => string, max: number): K[][] {
-  const open = new Map<string, K[]>();
-  const chunks: K[][] = [];
+/** Splits bigint partition keys into chunks of at most `max` owned by one replica (`replicaOf`), in input order. */
+export function replicaChunks(keys: Long[], replicaOf: (key: Long) => string, max: number): Long[][] {
+  const open = new Map<string, Long[]>();
+  const chunks: Long[][] = [];
   for (const key of keys) {
-    const replica = replicaOf(token(key));
+    const replica = replicaOf(key);
     let chunk = open.get(replica);
     if (!chunk) open.set(replica, (chunk = []));
     chunk.push(key);
@@ -645,8 +646,8 @@ class CassandraStore implements Store {
     const values = [o.item, long(o.quantity), o.price, o.shipping_address, o.order_status];
     const [orderId, customerId] = [long(o.order_id), long(o.customer_id)];
     return [
-      { query: this.cql.insertFact, params: [orderId, customerId, ...values, o.creation_date], partition: `f${o.order_id}`, token: keyBytes(orderId) },
-      { query: this.cql.insertByCustomer, params: [customerId, o.creation_date, orderId, ...values], partition: `c${o.customer_id}`, token: keyBytes(customerId) },
+      { query: this.cql.insertFact, params: [orderId, customerId, ...values, o.creation_date], partition: `f${o.order_id}`, key: orderId },
+      { query: this.cql.insertByCustomer, params: [customerId, o.creation_date, orderId, ...values], partition: `c${o.customer_id}`, key: customerId },
     ];
   }
 
@@ -665,12 +666,12 @@ class CassandraStore implements Store {
   }
 
   /**
-   * The first replica of a serialized partition key ("" when the driver has no token map for the keyspace). With one
-   * host every key has the same replica, and hashing each key (murmur3 in JS, ~1/6 of the driver's CPU here) is skipped.
+   * The first replica of a bigint partition key ("" when the driver has no token map for the keyspace). With one host
+   * every key has the same replica, and hashing each key (murmur3 in JS, ~1/6 of the driver's CPU here) is skipped.
    */
-  private replicas(): (token: Buffer) => string {
+  private replicas(): (key: Long) => string {
     if (this.client.hosts.length <= 1) return () => "";
-    return (token) => this.client.getReplicas(this.options.keyspace, token)?.[0]?.address ?? "";
+    return (key) => this.client.getReplicas(this.options.keyspace, keyBytes(key))?.[0]?.address ?? "";
   }
 
   /**
@@ -679,7 +680,7 @@ class CassandraStore implements Store {
    */
   private async orderKeys(orderIds: number[]): Promise<Map<number, { customer_id: unknown; creation_date: unknown }>> {
     const ids = orderIds.map((id) => long(id));
-    const chunks = replicaChunks(ids, (id) => keyBytes(id), this.replicas(), KEYS_PER_READ);
+    const chunks = replicaChunks(ids, this.replicas(), KEYS_PER_READ);
     const pages = await Promise.all(
       chunks.map((chunk) =>
         this.read(`read of ${describeIds("order", chunk.map(num))}`, this.cql.selectOrderKeys, [chunk], {
@@ -697,12 +698,12 @@ class CassandraStore implements Store {
     const [paymentId, orderId] = [long(p.payment_id), long(p.order_id)];
     const fields = [paymentId, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime];
     const statements: Routed[] = [
-      { query: this.cql.updateFactPayment, params: [...fields, orderId], partition: `f${p.order_id}`, token: keyBytes(orderId) },
-      { query: this.cql.insertPaymentById, params: [paymentId, orderId, ...fields.slice(1)], partition: `p${p.payment_id}`, token: keyBytes(paymentId) },
+      { query: this.cql.updateFactPayment, params: [...fields, orderId], partition: `f${p.order_id}`, key: orderId },
+      { query: this.cql.insertPaymentById, params: [paymentId, orderId, ...fields.slice(1)], partition: `p${p.payment_id}`, key: paymentId },
     ];
     if (order.customer_id instanceof types.Long && order.creation_date !== null) {
       const params = [...fields, order.customer_id, order.creation_date, orderId];
-      statements.push({ query: this.cql.updateByCustomerPayment, params, partition: `c${order.customer_id.toString()}`, token: keyBytes(order.customer_id) });
+      statements.push({ query: this.cql.updateByCustomerPayment, params, partition: `c${order.customer_id.toString()}`, key: order.customer_id });
     }
     return statements;
   }

@@ -1,11 +1,12 @@
 // How the Cassandra store groups fact writes and key reads by replica (pure functions; the real server is in tests/integration).
 import { expect, test } from "bun:test";
-import { replicaBatches, replicaChunks } from "../../src/store/cassandra.ts";
+import cassandra from "cassandra-driver";
+import { keyBytes, replicaBatches, replicaChunks } from "../../src/store/cassandra.ts";
 
-const token = (n: number) => Buffer.from([n]);
-/** Replica "a" owns even tokens, "b" odd ones. */
-const replicaOf = (t: Buffer) => (t[0]! % 2 === 0 ? "a" : "b");
-const st = (partition: number, text = "x") => ({ query: "INSERT", params: [text], partition: `p${partition}`, token: token(partition) });
+const L = cassandra.types.Long.fromNumber;
+/** Replica "a" owns even keys, "b" odd ones. */
+const replicaOf = (k: cassandra.types.Long) => (k.toNumber() % 2 === 0 ? "a" : "b");
+const st = (partition: number, text = "x") => ({ query: "INSERT", params: [text], partition: `p${partition}`, key: L(partition) });
 const names = (batches: { partition: string }[][]) => batches.map((b) => b.map((s) => s.partition));
 
 test("statements go in batches of one replica each, at most 10 partitions, in input order", () => {
@@ -35,7 +36,14 @@ test("a batch stays under 4 KiB; a statement larger than that goes alone", () =>
 });
 
 test("keys are read in chunks of one replica each, at most `max` keys", () => {
-  const keys = Array.from({ length: 11 }, (_, i) => i);
-  expect(replicaChunks(keys, token, replicaOf, 3)).toEqual([[0, 2, 4], [1, 3, 5], [6, 8, 10], [7, 9]]);
-  expect(replicaChunks(keys, token, () => "", 50)).toEqual([keys]);
+  const keys = Array.from({ length: 11 }, (_, i) => L(i));
+  const nums = (chunks: cassandra.types.Long[][]) => chunks.map((c) => c.map((k) => k.toNumber()));
+  expect(nums(replicaChunks(keys, replicaOf, 3))).toEqual([[0, 2, 4], [1, 3, 5], [6, 8, 10], [7, 9]]);
+  expect(nums(replicaChunks(keys, () => "", 50))).toEqual([Array.from({ length: 11 }, (_, i) => i)]);
+});
+
+test("a partition key is routed as the driver serializes a bigint: 8 bytes, big-endian, two's complement", () => {
+  expect(keyBytes(L(1)).toString("hex")).toBe("0000000000000001");
+  expect(keyBytes(L(2 ** 40 + 7)).toString("hex")).toBe("0000010000000007");
+  expect(keyBytes(L(-2)).toString("hex")).toBe("fffffffffffffffe");
 });
