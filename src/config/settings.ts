@@ -61,7 +61,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: "cassandra-read-consistency", kind: "enum", default: "LOCAL_QUORUM", values: ["ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"], group: "cassandra", help: "read consistency" },
   { name: "cassandra-write-consistency", kind: "enum", default: "LOCAL_QUORUM", values: ["ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"], group: "cassandra", help: "write consistency" },
   { name: "cassandra-request-timeout", kind: "duration", default: "12s", group: "cassandra", help: "per-request timeout" },
-  { name: "cassandra-concurrency", kind: "int", default: 128, min: 1, max: 4096, group: "cassandra", help: "concurrent write requests" },
+  { name: "cassandra-concurrency", kind: "int", default: 32, min: 1, max: 4096, group: "cassandra", help: "requests in flight (each a batch of up to 10 rows or a read of up to 50 keys)" },
   { name: "cassandra-replication", kind: "string", default: "{'class': 'SimpleStrategy', 'replication_factor': 1}", group: "cassandra", help: "keyspace replication map used by migrate" },
   { name: "auto-migrate", kind: "bool", default: false, group: "cassandra", help: "apply the Cassandra schema at start when missing" },
   // aws

@@ -253,6 +253,18 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     expect((await store.getFact(4101))!.order_id).toBe(4101);
   });
 
+  test("ping answers while writes fill the request limit (readiness is not queued behind the pipeline)", async () => {
+    const one = await freshStore("ping", { concurrency: 1 });
+    // 3000 orders: 600 batches one at a time, seconds of queued requests
+    const many = Array.from({ length: 3000 }, (_, i) => order(40_000 + i, 3000 + (i % 500), "2026-11-22T10:00:00.000Z"));
+    const done: string[] = [];
+    const writes = one.upsertOrders(many).then(() => done.push("writes"));
+    await one.ping().then(() => done.push("ping"));
+    await writes;
+    expect(done).toEqual(["ping", "writes"]);
+    expect((await one.getFact(42_999))!.order_id).toBe(42_999);
+  });
+
   test("connecting fails with a StoreError: retryable when nothing listens, permanent for an unknown data center", async () => {
     const closedPort = await freePort();
     const refused = await createCassandraStore(configFor(RUN, { port: closedPort })).then(() => null, (e: unknown) => e);
