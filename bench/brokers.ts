@@ -29,9 +29,21 @@ function brokerFlags(transport: "sns-sqs" | "pubsub", flags: Record<string, unkn
   };
 }
 
+export interface Ceiling {
+  publishPerSec: number;
+  consumePerSec: number;
+  endToEndPerSec: number;
+  /** How the bare client ran (settings, pacing). */
+  setting: string;
+}
+
 export interface BrokerBench {
   pipeline: PipelineResult;
-  ceiling: { publishPerSec: number; consumePerSec: number; endToEndPerSec: number };
+  /** Best bare-client run through one topic and one queue/subscription, and the other settings tried. */
+  ceiling: Ceiling;
+  tried: Ceiling[];
+  /** The bare client on the pipeline's shape: half the messages to a topic with two queues/subscriptions, half to one with one. */
+  fanout: Ceiling;
 }
 
 export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record<string, unknown>, n: number): Promise<BrokerBench> {
@@ -43,11 +55,18 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
     await t.close();
   };
   const pipeline = await runPipeline(all, n, provision);
-  // The ceiling moves as many messages as the pipeline produced (orders + payments), through one queue.
+  // The ceilings move as many messages as the pipeline produced (orders + payments).
   const config = benchConfig(all, n, "/tmp");
-  const ceiling = transport === "pubsub" ? await measurePubsubCeiling(config.pubsub, 2 * n) : await measureSnsSqsCeiling(config.aws, 2 * n, { maxBacklog: 50 });
   const t = transport === "pubsub" ? createPubsubTransport(config.pubsub, {}) : createSnsSqsTransport(config.aws, {});
   await t.teardown().catch(() => {});
   await t.close();
-  return { pipeline, ceiling };
+  if (transport === "pubsub") {
+    const { best, tried, fanout } = await measurePubsubCeiling(config.pubsub, 2 * n);
+    return { pipeline, ceiling: best, tried, fanout };
+  }
+  const maxBacklog = 50;
+  const setting = `${config.aws.pollers} long polls per queue, publisher <= ${maxBacklog} messages ahead`;
+  const ceiling = { ...(await measureSnsSqsCeiling(config.aws, 2 * n, { maxBacklog })), setting };
+  const fanout = { ...(await measureSnsSqsCeiling(config.aws, 2 * n, { maxBacklog, fanout: [2, 1] })), setting };
+  return { pipeline, ceiling, tried: [ceiling], fanout };
 }
