@@ -33,9 +33,10 @@ if (store === "cassandra") {
 }
 if (transport === "sns-sqs" || transport === "pubsub") {
   // The pipeline over the broker, then the bare SDK moving as many messages through the same server.
-  const { benchBroker } = await import("./brokers.ts");
+  const { benchBroker, MOTO_BACKLOG } = await import("./brokers.ts");
   const { pipeline, ceiling, tried, fanout } = await benchBroker(transport, cli.flags, n);
   print("pipeline", pipeline);
+  if (transport === "sns-sqs") console.log(`  (pipeline with --sqs-max-backlog=${cli.flags["sqs-max-backlog"] ?? MOTO_BACKLOG}: the relay holds publishes back while a queue of the topic holds more)`);
   const rates = (c: { publishPerSec: number; consumePerSec: number; endToEndPerSec: number }) =>
     `publish ${fmt(c.publishPerSec)}/s, consume+ack ${fmt(c.consumePerSec)}/s, end to end ${fmt(c.endToEndPerSec)} messages/s`;
   for (const c of tried) console.log(`  bare ${transport} client, one queue/subscription, ${c.setting}: ${rates(c)}`);

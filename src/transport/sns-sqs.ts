@@ -69,6 +69,10 @@ const CONNECT_TIMEOUT_MS = 3_000;
 // A request's bound beyond its long-poll wait time.
 const REQUEST_TIMEOUT_MARGIN_MS = 15_000;
 const DLQ_RETENTION_SECONDS = 1_209_600;
+// With --sqs-max-backlog: how often a held-back publish re-reads queue depths, and how long one publish call waits
+// before handing the rest back to the relay as deferred (not attempted: no backoff, no attempt counted).
+const BACKLOG_REFRESH_MS = 50;
+const BACKLOG_MAX_WAIT_MS = 2_000;
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
 // Queues with a redrive DLQ; the dlq role's own queue has none, so it can keep retrying its records.
 const REDRIVEN: readonly SubscriptionName[] = ["order", "analytics", "payment"];
@@ -265,6 +269,12 @@ interface Held {
   settling: boolean;
 }
 
+/** Shared by the pollers of one queue: whether the last poll came back full, and a wake-up for idle pollers. */
+interface PollState {
+  busy: boolean;
+  wake: Signal;
+}
+
 interface QueueSource {
   queue: string;
   /** Set for a redrive DLQ: the logical subscription whose queue the messages came from. */
@@ -401,27 +411,97 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     }
   }
 
+  // ------------------------------------------------------------ backlog gate (--sqs-max-backlog)
+
+  /** Per topic: the deepest of its queues when last read, plus what was published since. */
+  const backlogs = new Map<TopicName, { estimate: number; readAt: number; reading?: Promise<void> }>();
+  const queuesOf = (topic: TopicName) => SUBSCRIPTIONS.filter((s) => TOPIC_OF_SUBSCRIPTION[s] === topic).map((s) => config.queues[s]);
+
+  /** Messages in the queue not yet deleted: waiting plus in flight (moto's cost per call grows with both). */
+  async function depthOf(queue: string, signal?: AbortSignal): Promise<number> {
+    const answer = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: await queueUrl(queue), AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
+      { abortSignal: signal },
+    );
+    return Number(answer.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(answer.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  }
+
+  /**
+   * Waits until `count` more messages fit under the topic's backlog limit, or `deadline` passes (false). A topic with
+   * no queues, or with the limit off, always admits; so does an empty backlog, whatever `count` is.
+   */
+  async function admit(topic: TopicName, count: number, deadline: number, signal?: AbortSignal): Promise<boolean> {
+    const limit = config.maxBacklog ?? 0;
+    const queues = queuesOf(topic);
+    if (limit <= 0 || queues.length === 0) return true;
+    let b = backlogs.get(topic);
+    if (!b) backlogs.set(topic, (b = { estimate: 0, readAt: 0 }));
+    for (;;) {
+      if (b.estimate === 0 || b.estimate + count <= limit) {
+        b.estimate += count;
+        return true;
+      }
+      const wait = b.readAt + BACKLOG_REFRESH_MS - Date.now();
+      if (wait > 0) {
+        if (Date.now() + wait > deadline || signal?.aborted) return false;
+        await sleep(wait, signal);
+        continue;
+      }
+      b.reading ??= (async () => {
+        try {
+          const depths = await Promise.all(queues.map((q) => depthOf(q, signal)));
+          b.estimate = Math.max(...depths);
+        } catch (error) {
+          // Depth unknown: admit rather than stall the relay on a failing GetQueueAttributes.
+          log.warn({ topic, error: wrap(error, "SQS GetQueueAttributes").message }, "sns publish: queue depth unknown; not pacing");
+          b.estimate = 0;
+        } finally {
+          b.readAt = Date.now();
+          b.reading = undefined;
+        }
+      })();
+      await b.reading;
+    }
+  }
+
   async function publish(messages: OutgoingMessage[], signal?: AbortSignal): Promise<PublishResult> {
     if (closed) throw new TransportError("sns-sqs transport is closed", false, { messageIds: messages.map((m) => m.id) });
     const failed: Failure[] = [];
     const byTopic = new Map<TopicName, OutgoingMessage[]>();
-    for (const message of messages) {
+    const position = new Map<OutgoingMessage, number>();
+    messages.forEach((message, i) => {
+      position.set(message, i);
       const list = byTopic.get(message.topic) ?? [];
       list.push(message);
       byTopic.set(message.topic, list);
-    }
-    const work: { arn: string; batch: OutgoingMessage[] }[] = [];
+    });
+    const work: { topic: TopicName; arn: string; batch: OutgoingMessage[] }[] = [];
     for (const [topic, list] of byTopic) {
       try {
         const arn = await topicArn(config.topics[topic], signal);
-        for (const batch of publishBatches(list)) work.push({ arn, batch });
+        for (const batch of publishBatches(list)) work.push({ topic, arn, batch });
       } catch (error) {
         const cause = wrap(error, `publish to ${topic}`);
         const wrapped = new TransportError(cause.message, cause.retryable, { cause, messageIds: list.map((m) => m.id) });
         for (const m of list) failed.push({ id: m.id, error: wrapped });
       }
     }
-    await forEachLimit(work, PUBLISH_CONCURRENCY, async ({ arn, batch }) => {
+    // Batches go out in the order of their first message, and with a backlog limit they are admitted in that order
+    // too: a payment is not let past the gate while the order published before it is held back.
+    work.sort((a, b) => position.get(a.batch[0]!)! - position.get(b.batch[0]!)!);
+    const deadline = Date.now() + BACKLOG_MAX_WAIT_MS;
+    let admission = Promise.resolve(true);
+    await forEachLimit(work, PUBLISH_CONCURRENCY, async ({ topic, arn, batch }) => {
+      const admitted = (admission = admission.then((open) => open && admit(topic, batch.length, deadline, signal)));
+      if (!(await admitted)) {
+        const error = new TransportError(
+          `SNS publish to ${config.topics[topic]} held back: a queue of the topic holds more than --sqs-max-backlog=${config.maxBacklog} messages`,
+          true,
+          { messageIds: batch.map((m) => m.id), deferred: true },
+        );
+        for (const m of batch) failed.push({ id: m.id, error });
+        return;
+      }
       failed.push(...(await publishBatch(arn, batch, signal)));
     });
     return { failed };
@@ -537,7 +617,8 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
       }
     }
 
-    async function receive(source: QueueSource, want: number): Promise<void> {
+    /** Returns how many messages the poll brought. */
+    async function receive(source: QueueSource, want: number): Promise<number> {
       const url = await queueUrl(source.queue);
       const answer = await sqs.send(
         new ReceiveMessageCommand({
@@ -555,15 +636,23 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
         buffer.push(h);
       }
       if (answer.Messages?.length) pump();
+      return answer.Messages?.length ?? 0;
     }
 
-    async function poll(source: QueueSource): Promise<void> {
+    /**
+     * The first poller of a queue always polls; the others only while polls come back full (a backlog is waiting),
+     * so a queue that trickles costs one request per arrival rather than one per poller.
+     */
+    async function poll(source: QueueSource, index: number, state: PollState): Promise<void> {
       let failures = 0;
       for (;;) {
+        while (index > 0 && !state.busy && !stopping) await Promise.race([state.wake.wait(), sleep(60_000, stop.signal)]);
         const want = await reserve();
         if (want === 0) return;
         try {
-          await receive(source, want);
+          const got = await receive(source, want);
+          state.busy = got >= want;
+          if (state.busy) state.wake.notify();
           failures = 0;
         } catch (error) {
           if (stopping) return;
@@ -636,7 +725,10 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
       heartbeat = changeVisibility(live, () => visibility);
     }, (visibility * 1000) / 2);
 
-    const pollers = sourcesOf(subscription).flatMap((source) => Array.from({ length: source.pollers }, () => poll(source)));
+    const pollers = sourcesOf(subscription).flatMap((source) => {
+      const state: PollState = { busy: false, wake: new Signal() };
+      return Array.from({ length: source.pollers }, (_, i) => poll(source, i, state));
+    });
 
     async function close(): Promise<void> {
       closing ??= (async () => {
