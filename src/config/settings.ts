@@ -70,7 +70,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: "aws-sns-endpoint", kind: "string", group: "aws", help: "SNS endpoint override" },
   { name: "aws-sqs-endpoint", kind: "string", group: "aws", help: "SQS endpoint override" },
   { name: "sqs-max-receive-count", kind: "int", default: 5, min: 1, max: 1000, group: "aws", help: "receives before SQS redrives to the queue's DLQ" },
-  { name: "sqs-pollers", kind: "int", default: 4, min: 1, max: 64, group: "aws", help: "concurrent ReceiveMessage loops per queue" },
+  { name: "sqs-pollers", kind: "int", default: 4, min: 1, max: 64, group: "aws", help: "most concurrent ReceiveMessage loops per queue (past the first, only while polls come back full)" },
   { name: "sqs-wait-time", kind: "int", default: 20, min: 0, max: 20, group: "aws", help: "long-poll seconds" },
   { name: "sqs-visibility-timeout", kind: "int", default: 30, min: 0, max: 43200, group: "aws", help: "queue visibility timeout, seconds" },
   { name: "sqs-max-backlog", kind: "int", default: 0, min: 0, max: 1000000, group: "aws", help: "hold publishes back while a queue of the topic holds more than this many messages, waiting or in flight (0 = off; for servers that slow down with depth, like moto)" },
