@@ -73,7 +73,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: "sqs-pollers", kind: "int", default: 4, min: 1, max: 64, group: "aws", help: "most concurrent ReceiveMessage loops per queue (past the first, only while polls come back full)" },
   { name: "sqs-wait-time", kind: "int", default: 20, min: 0, max: 20, group: "aws", help: "long-poll seconds" },
   { name: "sqs-visibility-timeout", kind: "int", default: 30, min: 0, max: 43200, group: "aws", help: "queue visibility timeout, seconds" },
-  { name: "sqs-max-backlog", kind: "int", default: 0, min: 0, max: 1000000, group: "aws", help: "hold publishes back while a queue of the topic holds more than this many messages, waiting or in flight (0 = off; for servers that slow down with depth, like moto)" },
+  { name: "sqs-max-backlog", kind: "int", default: 0, min: 0, max: 1000000, group: "aws", help: "hold publishes back while a queue of the topic holds more than this many messages, waiting or in flight (0 = off; dead letters are never held; for servers that slow down with depth, like moto)" },
   { name: "sns-raw-delivery", kind: "bool", default: true, group: "aws", help: "subscribe queues with RawMessageDelivery" },
   { name: "sns-orders-topic", kind: "string", default: "orders_topic", group: "aws", help: "orders topic" },
   { name: "sns-payments-topic", kind: "string", default: "payments_topic", group: "aws", help: "payments topic" },

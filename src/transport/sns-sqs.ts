@@ -428,12 +428,13 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
 
   /**
    * Waits until `count` more messages fit under the topic's backlog limit, or `deadline` passes (false). A topic with
-   * no queues, or with the limit off, always admits; so does an empty backlog, whatever `count` is.
+   * no queues, or with the limit off, always admits; so does an empty backlog, whatever `count` is. Dead letters are
+   * never held: they are few, and a dlq queue nobody consumes would otherwise stop the relay for every topic.
    */
   async function admit(topic: TopicName, count: number, deadline: number, signal?: AbortSignal): Promise<boolean> {
     const limit = config.maxBacklog ?? 0;
     const queues = queuesOf(topic);
-    if (limit <= 0 || queues.length === 0) return true;
+    if (limit <= 0 || queues.length === 0 || topic === "deadletters") return true;
     let b = backlogs.get(topic);
     if (!b) backlogs.set(topic, (b = { estimate: 0, readAt: 0 }));
     for (;;) {
@@ -492,7 +493,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     const deadline = Date.now() + BACKLOG_MAX_WAIT_MS;
     let admission = Promise.resolve(true);
     await forEachLimit(work, PUBLISH_CONCURRENCY, async ({ topic, arn, batch }) => {
-      const admitted = (admission = admission.then((open) => open && admit(topic, batch.length, deadline, signal)));
+      const admitted = topic === "deadletters" ? true : (admission = admission.then((open) => open && admit(topic, batch.length, deadline, signal)));
       if (!(await admitted)) {
         const error = new TransportError(
           `SNS publish to ${config.topics[topic]} held back: a queue of the topic holds more than --sqs-max-backlog=${config.maxBacklog} messages`,

@@ -446,6 +446,17 @@ describe.skipIf(!motoUp)("sns-sqs transport (moto)", () => {
     expect([...new Set(payment.deliveries.map(idOf))].sort()).toEqual(sent.filter((m) => m.topic === "payments").map((m) => m.id).sort());
   }, SLOW);
 
+  test("--sqs-max-backlog never holds dead letters back, even over the limit or behind held orders", async () => {
+    const w = await world(snsHarness, { maxBacklog: 10 });
+    const publisher = w.open();
+    expect((await publisher.publish(messages("deadletters", 30, "d1"))).failed).toEqual([]);
+    const mixed = await publisher.publish([...messages("orders", 30, "o"), ...messages("deadletters", 30, "d2")]);
+    expect(mixed.failed.map((f) => f.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `o-${10 + i}`).sort());
+    expect(mixed.failed.every((f) => f.error.deferred)).toBe(true);
+    const dlq = consume(w.open(), "dlq");
+    await waitFor("all 60 dead letters consumed", () => new Set(dlq.deliveries.map(idOf)).size === 60);
+  }, SLOW);
+
   brokerBehaviour(snsHarness);
 });
 
