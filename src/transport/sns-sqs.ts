@@ -69,9 +69,10 @@ const CONNECT_TIMEOUT_MS = 3_000;
 // A request's bound beyond its long-poll wait time.
 const REQUEST_TIMEOUT_MARGIN_MS = 15_000;
 const DLQ_RETENTION_SECONDS = 1_209_600;
-// With --sqs-max-backlog: how often a held-back publish re-reads queue depths, and how long one publish call waits
+// With --sqs-max-backlog: how often a held-back publish re-reads queue depths (local deletes count at once), and how
+// long one publish call waits
 // before handing the rest back to the relay as deferred (not attempted: no backoff, no attempt counted).
-const BACKLOG_REFRESH_MS = 50;
+const BACKLOG_REFRESH_MS = 250;
 const BACKLOG_MAX_WAIT_MS = 2_000;
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
 // Queues with a redrive DLQ; the dlq role's own queue has none, so it can keep retrying its records.
@@ -413,55 +414,97 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
 
   // ------------------------------------------------------------ backlog gate (--sqs-max-backlog)
 
-  /** Per topic: the deepest of its queues when last read, plus what was published since. */
-  const backlogs = new Map<TopicName, { estimate: number; readAt: number; reading?: Promise<void> }>();
+  /**
+   * Per queue: its depth when last read, plus what this transport published to its topic since, minus what this
+   * transport's own subscribers deleted from it since. Local deletes free room at once; consumers elsewhere show up at
+   * the next read (every BACKLOG_REFRESH_MS while a publish is held).
+   */
+  const backlogs = new Map<string, { estimate: number; readAt: number; reading?: Promise<void> }>();
+  /** Held publishes waiting for local subscribers to delete messages. */
+  const drainWaiters = new Set<() => void>();
+
+  /** Resolves on the next local delete, after `ms`, or when `signal` aborts. */
+  function untilDrained(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        drainWaiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      drainWaiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+      if (signal?.aborted) done();
+    });
+  }
   const queuesOf = (topic: TopicName) => SUBSCRIPTIONS.filter((s) => TOPIC_OF_SUBSCRIPTION[s] === topic).map((s) => config.queues[s]);
+  const queueNamesByUrl = new Map<string, string>();
+
+  function backlogOf(queue: string) {
+    let b = backlogs.get(queue);
+    if (!b) backlogs.set(queue, (b = { estimate: 0, readAt: 0 }));
+    return b;
+  }
+
+  /** A local subscriber deleted `count` messages from the queue at `url`. */
+  function deleted(url: string, count: number): void {
+    const b = backlogs.get(queueNamesByUrl.get(url) ?? "");
+    if (!b || count === 0) return;
+    b.estimate = Math.max(0, b.estimate - count);
+    for (const wake of [...drainWaiters]) wake();
+  }
 
   /** Messages in the queue not yet deleted: waiting plus in flight (moto's cost per call grows with both). */
-  async function depthOf(queue: string, signal?: AbortSignal): Promise<number> {
-    const answer = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: await queueUrl(queue), AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
-      { abortSignal: signal },
-    );
-    return Number(answer.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(answer.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  async function readDepth(queue: string, signal?: AbortSignal): Promise<void> {
+    const b = backlogOf(queue);
+    b.reading ??= (async () => {
+      try {
+        const url = await queueUrl(queue);
+        queueNamesByUrl.set(url, queue);
+        const answer = await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
+          { abortSignal: signal },
+        );
+        b.estimate = Number(answer.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(answer.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+      } catch (error) {
+        // Depth unknown: admit rather than stall the relay on a failing GetQueueAttributes.
+        log.warn({ queue, error: wrap(error, "SQS GetQueueAttributes").message }, "sns publish: queue depth unknown; not pacing");
+        b.estimate = 0;
+      } finally {
+        b.readAt = Date.now();
+        b.reading = undefined;
+      }
+    })();
+    await b.reading;
   }
 
   /**
-   * Waits until `count` more messages fit under the topic's backlog limit, or `deadline` passes (false). A topic with
-   * no queues, or with the limit off, always admits; so does an empty backlog, whatever `count` is. Dead letters are
-   * never held: they are few, and a dlq queue nobody consumes would otherwise stop the relay for every topic.
+   * Waits until `count` more messages fit under the backlog limit of every queue of the topic, or `deadline` passes
+   * (false). A topic with no queues, or with the limit off, always admits; so does an empty backlog, whatever `count`
+   * is. Dead letters are never held: they are few, and a dlq queue nobody consumes would otherwise stop the relay.
    */
   async function admit(topic: TopicName, count: number, deadline: number, signal?: AbortSignal): Promise<boolean> {
     const limit = config.maxBacklog ?? 0;
     const queues = queuesOf(topic);
     if (limit <= 0 || queues.length === 0 || topic === "deadletters") return true;
-    let b = backlogs.get(topic);
-    if (!b) backlogs.set(topic, (b = { estimate: 0, readAt: 0 }));
+    const list = queues.map(backlogOf);
     for (;;) {
-      if (b.estimate === 0 || b.estimate + count <= limit) {
-        b.estimate += count;
+      const stale = queues.filter((_, i) => list[i]!.readAt === 0);
+      if (stale.length) await Promise.all(stale.map((q) => readDepth(q, signal)));
+      const depth = Math.max(...list.map((b) => b.estimate));
+      if (depth === 0 || depth + count <= limit) {
+        for (const b of list) b.estimate += count;
         return true;
       }
-      const wait = b.readAt + BACKLOG_REFRESH_MS - Date.now();
-      if (wait > 0) {
-        if (Date.now() + wait > deadline || signal?.aborted) return false;
-        await sleep(wait, signal);
+      if (signal?.aborted || Date.now() >= deadline) return false;
+      const due = Math.min(...list.map((b) => b.readAt)) + BACKLOG_REFRESH_MS;
+      if (Date.now() >= due) {
+        await Promise.all(queues.map((q) => readDepth(q, signal)));
         continue;
       }
-      b.reading ??= (async () => {
-        try {
-          const depths = await Promise.all(queues.map((q) => depthOf(q, signal)));
-          b.estimate = Math.max(...depths);
-        } catch (error) {
-          // Depth unknown: admit rather than stall the relay on a failing GetQueueAttributes.
-          log.warn({ topic, error: wrap(error, "SQS GetQueueAttributes").message }, "sns publish: queue depth unknown; not pacing");
-          b.estimate = 0;
-        } finally {
-          b.readAt = Date.now();
-          b.reading = undefined;
-        }
-      })();
-      await b.reading;
+      // Until a local delete frees room, the next read is due, or the deadline.
+      await untilDrained(Math.min(due, deadline) - Date.now(), signal);
     }
   }
 
@@ -515,6 +558,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     what: string,
     held: Held[],
     send: (queueUrl: string, entries: { id: string; h: Held }[]) => Promise<{ Failed?: { Id?: string; Code?: string; Message?: string }[] }>,
+    confirmed?: (queueUrl: string, count: number) => void,
   ): Promise<void> {
     const byQueue = new Map<string, Held[]>();
     for (const h of held) byQueue.set(h.queueUrl, [...(byQueue.get(h.queueUrl) ?? []), h]);
@@ -528,6 +572,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
               for (const f of answer.Failed ?? []) {
                 log.warn({ queueUrl: url, code: f.Code, error: f.Message, messageId: entries[Number(f.Id)]?.h.delivery.messageId }, `sqs ${what}: entry failed`);
               }
+              confirmed?.(url, entries.length - (answer.Failed?.length ?? 0));
             },
             (error) => {
               const wrapped = wrap(error, `SQS ${what}`, part.map((h) => h.delivery.messageId));
@@ -541,8 +586,11 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
   }
 
   function deleteMessages(held: Held[]): Promise<void> {
-    return sqsBatches("DeleteMessageBatch", held, (url, entries) =>
-      sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: entries.map(({ id, h }) => ({ Id: id, ReceiptHandle: h.receiptHandle })) })),
+    return sqsBatches(
+      "DeleteMessageBatch",
+      held,
+      (url, entries) => sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: entries.map(({ id, h }) => ({ Id: id, ReceiptHandle: h.receiptHandle })) })),
+      deleted,
     );
   }
 
@@ -594,6 +642,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     const abortCalls = new AbortController();
     const held = new Set<Held>();
     const buffer: Held[] = [];
+    const pollStates: PollState[] = [];
     const space = new Signal();
     const idle = new Signal();
     let reserved = 0;
@@ -636,7 +685,6 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
         held.add(h);
         buffer.push(h);
       }
-      if (answer.Messages?.length) pump();
       return answer.Messages?.length ?? 0;
     }
 
@@ -654,6 +702,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
           const got = await receive(source, want);
           state.busy = got >= want;
           if (state.busy) state.wake.notify();
+          if (got > 0) pump();
           failures = 0;
         } catch (error) {
           if (stopping) return;
@@ -667,10 +716,13 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
       }
     }
 
-    /** Hands buffered messages to the handler: full batches at once, a partial one after LINGER_MS. */
+    /**
+     * Hands buffered messages to the handler: full batches at once; a partial one after LINGER_MS while polls come
+     * back full (more is on its way), at once otherwise (waiting would only add latency).
+     */
     function pump(): void {
       while (!stopping && inflight < concurrency && buffer.length > 0) {
-        if (buffer.length < maxBatch && !lingerDue) {
+        if (buffer.length < maxBatch && !lingerDue && pollStates.some((s) => s.busy)) {
           lingerTimer ??= setTimeout(() => {
             lingerTimer = undefined;
             lingerDue = true;
@@ -728,6 +780,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
 
     const pollers = sourcesOf(subscription).flatMap((source) => {
       const state: PollState = { busy: false, wake: new Signal() };
+      pollStates.push(state);
       return Array.from({ length: source.pollers }, (_, i) => poll(source, i, state));
     });
 
