@@ -70,8 +70,8 @@ const CONNECT_TIMEOUT_MS = 3_000;
 const REQUEST_TIMEOUT_MARGIN_MS = 15_000;
 const DLQ_RETENTION_SECONDS = 1_209_600;
 // With --sqs-max-backlog: how often a held-back publish re-reads queue depths (local deletes count at once), and how
-// long one publish call waits
-// before handing the rest back to the relay as deferred (not attempted: no backoff, no attempt counted).
+// long one publish call waits before handing the rest back to the relay as deferred (not attempted: no backoff, no
+// attempt counted).
 const BACKLOG_REFRESH_MS = 250;
 const BACKLOG_MAX_WAIT_MS = 2_000;
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
@@ -159,11 +159,19 @@ async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** A promise-based wake-up: waiters resume on the next notify(). */
+/** A promise-based wake-up: waiters resume on the next notify() (or when `signal` aborts). */
 class Signal {
   #waiters: (() => void)[] = [];
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve));
+  wait(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      signal?.addEventListener("abort", done, { once: true });
+      this.#waiters.push(done);
+    });
   }
   notify(): void {
     const waiters = this.#waiters;
@@ -695,7 +703,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     async function poll(source: QueueSource, index: number, state: PollState): Promise<void> {
       let failures = 0;
       for (;;) {
-        while (index > 0 && !state.busy && !stopping) await Promise.race([state.wake.wait(), sleep(60_000, stop.signal)]);
+        while (index > 0 && !state.busy && !stopping) await state.wake.wait(stop.signal);
         const want = await reserve();
         if (want === 0) return;
         try {
