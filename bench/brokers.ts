@@ -24,7 +24,6 @@ function brokerFlags(transport: "sns-sqs" | "pubsub", flags: Record<string, unkn
   }
   return {
     "aws-endpoint": "http://127.0.0.1:5000",
-    "sqs-wait-time": "1",
     // The pacing the bare client gets below (moto's cost per call grows with queue depth); override to compare.
     "sqs-max-backlog": String(MOTO_BACKLOG),
     ...flags,
