@@ -76,58 +76,79 @@ class Clock {
 
 // ---------------------------------------------------------------- SNS + SQS
 
+interface SnsTopicRig {
+  topicArn: string;
+  queueUrls: string[];
+}
+
 interface SnsSqsRig {
   sns: SNSClient;
   sqs: SQSClient;
-  topicArn: string;
-  queueUrl: string;
+  topics: SnsTopicRig[];
 }
 
-async function snsSqsRig(config: AwsConfig): Promise<SnsSqsRig> {
+/** One topic per entry of `fanout`, each with that many raw-delivery queues subscribed. */
+async function snsSqsRig(config: AwsConfig, fanout: number[]): Promise<SnsSqsRig> {
   const sns = new SNSClient({ region: config.region, endpoint: config.snsEndpoint });
   const sqs = new SQSClient({ region: config.region, endpoint: config.sqsEndpoint });
-  const name = uniqueName("ceiling");
-  const topicArn = (await sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!;
-  const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
-  const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn!;
-  const policy = {
-    Version: "2012-10-17",
-    Statement: [{ Effect: "Allow", Principal: { Service: "sns.amazonaws.com" }, Action: "sqs:SendMessage", Resource: queueArn, Condition: { ArnEquals: { "aws:SourceArn": topicArn } } }],
-  };
-  await sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { Policy: JSON.stringify(policy) } }));
-  await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn, Attributes: { RawMessageDelivery: "true" } }));
-  return { sns, sqs, topicArn, queueUrl };
+  const rig: SnsSqsRig = { sns, sqs, topics: [] };
+  const base = uniqueName("ceiling");
+  for (const [t, queues] of fanout.entries()) {
+    const topicArn = (await sns.send(new CreateTopicCommand({ Name: `${base}_t${t}` }))).TopicArn!;
+    const topic: SnsTopicRig = { topicArn, queueUrls: [] };
+    rig.topics.push(topic);
+    for (let q = 0; q < queues; q++) {
+      const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${base}_t${t}_q${q}` }))).QueueUrl!;
+      topic.queueUrls.push(queueUrl);
+      const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn!;
+      const policy = {
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { Service: "sns.amazonaws.com" }, Action: "sqs:SendMessage", Resource: queueArn, Condition: { ArnEquals: { "aws:SourceArn": topicArn } } }],
+      };
+      await sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { Policy: JSON.stringify(policy) } }));
+      await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn, Attributes: { RawMessageDelivery: "true" } }));
+    }
+  }
+  return rig;
 }
 
-async function snsPublishAll(rig: SnsSqsRig, n: number, consumed: Set<string>, maxBacklog: number): Promise<void> {
+async function removeSnsSqsRig(rig: SnsSqsRig): Promise<void> {
+  for (const t of rig.topics) {
+    await rig.sns.send(new DeleteTopicCommand({ TopicArn: t.topicArn })).catch(() => {});
+    for (const url of t.queueUrls) await rig.sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  }
+}
+
+/** Publishes `n` bodies (numbered from `first`) to a topic, staying at most `maxBacklog` ahead of its slowest queue. */
+async function snsPublishAll(rig: SnsSqsRig, topicArn: string, first: number, n: number, slowest: () => number, maxBacklog: number): Promise<void> {
   const batches = Math.ceil(n / 10);
   let next = 0;
   const worker = async () => {
     while (next < batches) {
-      if (next * 10 - consumed.size >= maxBacklog) {
+      if (next * 10 - slowest() >= maxBacklog) {
         await Bun.sleep(2);
         continue;
       }
       const b = next++;
       const size = Math.min(10, n - b * 10);
-      const entries = Array.from({ length: size }, (_, i) => ({ Id: `m${i}`, Message: benchBody(b * 10 + i) }));
-      const answer = await rig.sns.send(new PublishBatchCommand({ TopicArn: rig.topicArn, PublishBatchRequestEntries: entries }));
+      const entries = Array.from({ length: size }, (_, i) => ({ Id: `m${i}`, Message: benchBody(first + b * 10 + i) }));
+      const answer = await rig.sns.send(new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: entries }));
       if (answer.Failed?.length) throw new Error(`PublishBatch failed ${answer.Failed.length} entries: ${answer.Failed[0]!.Code}`);
     }
   };
   await Promise.all(Array.from({ length: SNS_PUBLISH_CONCURRENCY }, worker));
 }
 
-/** Long-polls with `pollers` loops, deleting every message, until n distinct messages are in `seen`. */
-async function sqsConsumeAll(rig: SnsSqsRig, n: number, pollers: number, clock: Clock, seen: Set<string>): Promise<void> {
+/** Long-polls a queue with `pollers` loops, deleting every message, until n distinct messages are in `seen`. */
+async function sqsConsumeAll(rig: SnsSqsRig, queueUrl: string, n: number, pollers: number, clock: Clock, seen: Set<string>): Promise<void> {
   const poll = async () => {
     while (seen.size < n) {
-      const answer = await rig.sqs.send(new ReceiveMessageCommand({ QueueUrl: rig.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      const answer = await rig.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
       const messages = answer.Messages ?? [];
       if (messages.length === 0) continue;
       clock.received();
       const entries = messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! }));
-      await rig.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: rig.queueUrl, Entries: entries }));
+      await rig.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
       for (const m of messages) seen.add(m.Body ?? "");
       clock.lastAckAt = performance.now();
     }
@@ -135,34 +156,40 @@ async function sqsConsumeAll(rig: SnsSqsRig, n: number, pollers: number, clock: 
   await Promise.all(Array.from({ length: pollers }, poll));
 }
 
+/** n messages split evenly over the rig's topics; rates count published messages, the run ends when every queue has all of its topic's. */
 async function snsSqsRun(rig: SnsSqsRig, n: number, pollers: number, maxBacklog: number): Promise<BrokerCeiling> {
   const clock = new Clock();
-  // Distinct bodies: moto may hand one message to two concurrent polls.
-  const seen = new Set<string>();
-  const consuming = sqsConsumeAll(rig, n, pollers, clock, seen);
-  await snsPublishAll(rig, n, seen, maxBacklog);
+  const consuming: Promise<void>[] = [];
+  const publishing: Promise<void>[] = [];
+  let first = 0;
+  for (const [i, topic] of rig.topics.entries()) {
+    const count = Math.floor(n / rig.topics.length) + (i < n % rig.topics.length ? 1 : 0);
+    // Distinct bodies: moto may hand one message to two concurrent polls.
+    const seen = topic.queueUrls.map(() => new Set<string>());
+    topic.queueUrls.forEach((url, q) => consuming.push(sqsConsumeAll(rig, url, count, pollers, clock, seen[q]!)));
+    publishing.push(snsPublishAll(rig, topic.topicArn, first, count, () => Math.min(...seen.map((s) => s.size)), maxBacklog));
+    first += count;
+  }
+  await Promise.all(publishing);
   clock.publishedAt = performance.now();
-  await consuming;
+  await Promise.all(consuming);
   return clock.rates(n);
 }
 
 /**
- * Bare SNS PublishBatch (16 calls in flight) into a topic with one raw-delivery queue, drained by `config.pollers`
- * long polls; the producer stays at most `maxBacklog` messages ahead (unbounded by default).
+ * Bare SNS PublishBatch (16 calls in flight per topic) into topics with raw-delivery queues (`fanout`: queues per
+ * topic; default one topic, one queue), each drained by `config.pollers` long polls; publishers stay at most
+ * `maxBacklog` messages ahead of their slowest queue (unbounded by default).
  */
-export async function measureSnsSqsCeiling(config: AwsConfig, n: number, { maxBacklog = Infinity } = {}): Promise<BrokerCeiling> {
-  const rig = await snsSqsRig(config);
-  const cleanup = onInterrupt(async () => {
-    await rig.sns.send(new DeleteTopicCommand({ TopicArn: rig.topicArn }));
-    await rig.sqs.send(new DeleteQueueCommand({ QueueUrl: rig.queueUrl }));
-  });
+export async function measureSnsSqsCeiling(config: AwsConfig, n: number, { maxBacklog = Infinity, fanout = [1] }: { maxBacklog?: number; fanout?: number[] } = {}): Promise<BrokerCeiling> {
+  const rig = await snsSqsRig(config, fanout);
+  const cleanup = onInterrupt(() => removeSnsSqsRig(rig));
   try {
     await snsSqsRun(rig, Math.min(100, n), config.pollers, maxBacklog);
     return await snsSqsRun(rig, n, config.pollers, maxBacklog);
   } finally {
     cleanup.dispose();
-    await rig.sns.send(new DeleteTopicCommand({ TopicArn: rig.topicArn }));
-    await rig.sqs.send(new DeleteQueueCommand({ QueueUrl: rig.queueUrl }));
+    await removeSnsSqsRig(rig);
     rig.sns.destroy();
     rig.sqs.destroy();
   }
@@ -170,57 +197,121 @@ export async function measureSnsSqsCeiling(config: AwsConfig, n: number, { maxBa
 
 // ---------------------------------------------------------------- Pub/Sub
 
+/** Subscriber settings a bare client might pick; the ceiling is the best of them (the emulator serves each stream at ~2k msg/s). */
+export interface PubsubSetting {
+  streams: number;
+  maxMessages: number;
+}
+export const PUBSUB_SETTINGS: readonly PubsubSetting[] = [
+  { streams: 5, maxMessages: 1000 }, // the client library's defaults
+  { streams: 10, maxMessages: 5000 },
+];
+const settingLabel = (s: PubsubSetting) => `${s.streams} streams, ${s.maxMessages} outstanding`;
+
 function pubsubClient(config: PubsubConfig): PubSub {
   const options: ClientConfig = { projectId: config.projectId };
   if (config.emulatorHost) Object.assign(options, { apiEndpoint: config.emulatorHost, emulatorMode: true, universeDomain: "googleapis.com" });
   return new PubSub(options);
 }
 
-async function pubsubRun(client: PubSub, topicName: string, subName: string, maxMessages: number, n: number): Promise<BrokerCeiling> {
-  const clock = new Clock();
-  const subscription = client.subscription(subName, { flowControl: { maxMessages, allowExcessMessages: false } });
-  const seen = new Set<string>();
-  const consumed = new Promise<void>((resolve) => {
-    subscription.on("message", (message: Message) => {
-      clock.received();
-      message.ack();
-      seen.add(message.id);
-      if (seen.size === n) {
-        clock.lastAckAt = performance.now();
-        resolve();
-      }
-    });
-  });
-  subscription.on("error", (error) => console.error("subscriber error:", error));
-  const topic = client.topic(topicName, { batching: PUBSUB_BATCHING });
-  await Promise.all(Array.from({ length: n }, (_, i) => topic.publishMessage({ data: Buffer.from(benchBody(i)) })));
-  clock.publishedAt = performance.now();
-  await consumed;
-  // Close flushes the pending acks, so the next run starts on an empty subscription.
-  await subscription.close();
-  return clock.rates(n);
+/** Topics with their subscriptions and how many messages each topic gets. */
+interface PubsubShape {
+  topics: { name: string; subs: string[]; count: number }[];
 }
 
-/** Bare @google-cloud/pubsub: batched publishMessage (1000 / 10 ms) and one streaming-pull subscriber acking each message. */
-export async function measurePubsubCeiling(config: PubsubConfig, n: number): Promise<BrokerCeiling> {
-  const client = pubsubClient(config);
-  const topicName = uniqueName("ceiling-");
-  const subName = `${topicName}-sub`;
-  const [topic] = await client.createTopic(topicName);
-  const [subscription] = await topic.createSubscription(subName, { ackDeadlineSeconds: 60 });
-  const cleanup = onInterrupt(async () => {
-    await subscription.delete();
-    await topic.delete();
+/**
+ * Publishes every topic's messages (batched publishMessage, 1000 / 10 ms) while one streaming-pull subscriber per
+ * subscription acks each message. Rates count published messages; the run ends when every subscription has all its topic's.
+ */
+async function pubsubRun(client: PubSub, shape: PubsubShape, setting: PubsubSetting): Promise<BrokerCeiling> {
+  const clock = new Clock();
+  const subscriptions = shape.topics.flatMap((t) =>
+    t.subs.map((name) => ({ count: t.count, sub: client.subscription(name, { flowControl: { maxMessages: setting.maxMessages, allowExcessMessages: false }, streamingOptions: { maxStreams: setting.streams } }) })),
+  );
+  const consumed = subscriptions.map(
+    ({ sub, count }) =>
+      new Promise<void>((resolve) => {
+        const seen = new Set<string>();
+        sub.on("message", (message: Message) => {
+          clock.received();
+          message.ack();
+          seen.add(message.id);
+          if (seen.size === count) resolve();
+        });
+        sub.on("error", (error) => console.error("subscriber error:", error));
+      }),
+  );
+  let offset = 0;
+  const published = shape.topics.map((t) => {
+    const topic = client.topic(t.name, { batching: PUBSUB_BATCHING });
+    const base = offset;
+    offset += t.count;
+    return Promise.all(Array.from({ length: t.count }, (_, i) => topic.publishMessage({ data: Buffer.from(benchBody(base + i)) })));
   });
+  await Promise.all(published);
+  clock.publishedAt = performance.now();
+  await Promise.all(consumed);
+  clock.lastAckAt = performance.now();
+  // Close flushes the pending acks, so the next run starts on empty subscriptions.
+  await Promise.all(subscriptions.map(({ sub }) => sub.close()));
+  return clock.rates(offset);
+}
+
+/** Creates the shape's topics and subscriptions, runs a warm-up and then `runs`, and deletes them. */
+async function withPubsubShape<T>(config: PubsubConfig, fanout: number[], run: (client: PubSub, shape: (n: number) => PubsubShape) => Promise<T>): Promise<T> {
+  const client = pubsubClient(config);
+  const base = uniqueName("ceiling-");
+  const topics = fanout.map((subs, i) => ({ name: `${base}-t${i}`, subs: Array.from({ length: subs }, (_, j) => `${base}-t${i}-s${j}`) }));
+  const remove = async () => {
+    for (const t of topics) {
+      for (const s of t.subs) await client.subscription(s).delete().catch(() => {});
+      await client.topic(t.name).delete().catch(() => {});
+    }
+  };
+  const cleanup = onInterrupt(remove);
   try {
-    await pubsubRun(client, topicName, subName, config.maxMessages, Math.min(1000, n));
-    return await pubsubRun(client, topicName, subName, config.maxMessages, n);
+    for (const t of topics) {
+      const [topic] = await client.createTopic(t.name);
+      for (const s of t.subs) await topic.createSubscription(s, { ackDeadlineSeconds: 60 });
+    }
+    // n messages split evenly over the topics.
+    return await run(client, (n) => ({ topics: topics.map((t, i) => ({ ...t, count: Math.floor(n / topics.length) + (i < n % topics.length ? 1 : 0) })) }));
   } finally {
     cleanup.dispose();
-    await subscription.delete();
-    await topic.delete();
+    await remove();
     await client.close();
   }
+}
+
+export interface PubsubCeilings {
+  /** The best setting's rates through one topic and one subscription. */
+  best: BrokerCeiling & { setting: string };
+  tried: (BrokerCeiling & { setting: string })[];
+  /** The pipeline's shape with the best setting: n/2 to a topic with two subscriptions, n/2 to one with one. */
+  fanout: BrokerCeiling & { setting: string };
+}
+
+/**
+ * Bare @google-cloud/pubsub: batched publishMessage (1000 / 10 ms) and one streaming-pull subscriber acking each
+ * message, for each of `settings`; then the best setting on the pipeline's fan-out shape.
+ */
+export async function measurePubsubCeiling(config: PubsubConfig, n: number, settings: readonly PubsubSetting[] = PUBSUB_SETTINGS): Promise<PubsubCeilings> {
+  const tried: (BrokerCeiling & { setting: string })[] = [];
+  let bestSetting = settings[0]!;
+  await withPubsubShape(config, [1], async (client, shape) => {
+    await pubsubRun(client, shape(Math.min(1000, n)), settings[0]!);
+    for (const setting of settings) {
+      const rates = await pubsubRun(client, shape(n), setting);
+      tried.push({ ...rates, setting: settingLabel(setting) });
+      if (rates.endToEndPerSec >= Math.max(...tried.map((t) => t.endToEndPerSec))) bestSetting = setting;
+    }
+  });
+  const best = tried.reduce((a, b) => (b.endToEndPerSec > a.endToEndPerSec ? b : a));
+  const fanout = await withPubsubShape(config, [2, 1], async (client, shape) => {
+    await pubsubRun(client, shape(Math.min(1000, n)), bestSetting);
+    return { ...(await pubsubRun(client, shape(n), bestSetting)), setting: settingLabel(bestSetting) };
+  });
+  return { best, tried, fanout };
 }
 
 // ---------------------------------------------------------------- command line
@@ -260,7 +351,9 @@ async function main(): Promise<void> {
       topics: { orders: "", payments: "", deadletters: "", alerts: "" },
       subscriptions: { order: "", analytics: "", payment: "", dlq: "" },
     };
-    console.log(`pubsub emulator, n=${pubsubN}: ${fmt(await measurePubsubCeiling(pubsub, pubsubN))}`);
+    const c = await measurePubsubCeiling(pubsub, pubsubN);
+    for (const t of c.tried) console.log(`pubsub emulator, n=${pubsubN}, ${t.setting}: ${fmt(t)}`);
+    console.log(`pubsub emulator, n=${pubsubN}, fan-out shape (n/2 to 2 subscriptions, n/2 to 1), ${c.fanout.setting}: ${fmt(c.fanout)}`);
   } else console.log(`pubsub emulator: not answering on 127.0.0.1:${pubsubPort} (scripts/services start pubsub)`);
 
   const motoN = arg("moto-n", 5_000);
@@ -282,6 +375,7 @@ async function main(): Promise<void> {
     };
     const maxBacklog = arg("moto-backlog", 50);
     console.log(`moto, n=${motoN}, backlog <= ${maxBacklog}: ${fmt(await measureSnsSqsCeiling(aws, motoN, { maxBacklog }))}`);
+    console.log(`moto, n=${motoN}, backlog <= ${maxBacklog}, fan-out shape (n/2 to 2 queues, n/2 to 1): ${fmt(await measureSnsSqsCeiling(aws, motoN, { maxBacklog, fanout: [2, 1] }))}`);
   } else console.log(`moto: not answering on 127.0.0.1:${motoPort} (scripts/services start moto)`);
 }
 

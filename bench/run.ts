@@ -37,14 +37,20 @@ if (store === "cassandra") {
 }
 if (transport === "sns-sqs" || transport === "pubsub") {
   // The pipeline over the broker, then the bare SDK moving as many messages through the same server.
-  const { benchBroker } = await import("./brokers.ts");
-  const { pipeline, ceiling } = await benchBroker(transport, cli.flags, n);
+  const { benchBroker, MOTO_BACKLOG } = await import("./brokers.ts");
+  const { pipeline, ceiling, tried, fanout } = await benchBroker(transport, cli.flags, n);
   print("pipeline", pipeline);
+  if (transport === "sns-sqs") console.log(`  (pipeline with --sqs-max-backlog=${cli.flags["sqs-max-backlog"] ?? MOTO_BACKLOG}: the relay holds publishes back while a queue of the topic holds more)`);
+  const rates = (c: { publishPerSec: number; consumePerSec: number; endToEndPerSec: number }) =>
+    `publish ${fmt(c.publishPerSec)}/s, consume+ack ${fmt(c.consumePerSec)}/s, end to end ${fmt(c.endToEndPerSec)} messages/s`;
+  for (const c of tried) console.log(`  bare ${transport} client, one queue/subscription, ${c.setting}: ${rates(c)}`);
+  console.log(`ceiling: bare ${transport} client, ${fmt(2 * n)} messages through one queue/subscription (best of the above): ${rates(ceiling)}`);
   console.log(
-    `ceiling: bare ${transport} client, ${fmt(2 * n)} messages through one queue/subscription: publish ${fmt(ceiling.publishPerSec)}/s, ` +
-      `consume+ack ${fmt(ceiling.consumePerSec)}/s, end to end ${fmt(ceiling.endToEndPerSec)} messages/s`,
+    `fan-out ceiling: bare ${transport} client on the pipeline's shape (${fmt(n)} to a topic with 2 queues/subscriptions, ${fmt(n)} to one with 1; ` +
+      `${fmt(3 * n)} deliveries), ${fanout.setting}: ${rates(fanout)}`,
   );
   console.log(`pipeline/ceiling (messages/s end to end): ${fmt((pipeline.messagesPerSec / ceiling.endToEndPerSec) * 100, 1)}% (target >= 70%)`);
+  console.log(`pipeline/fan-out ceiling (same shape): ${fmt((pipeline.messagesPerSec / fanout.endToEndPerSec) * 100, 1)}%`);
   process.exit(0);
 }
 // Warm-up run (JIT, page cache), then the measured one.

@@ -192,6 +192,7 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
       waitTimeSeconds: get("sqs-wait-time"),
       visibilityTimeoutSeconds: get("sqs-visibility-timeout"),
       rawDelivery: get("sns-raw-delivery"),
+      maxBacklog: get("sqs-max-backlog"),
       topics: { orders: get("sns-orders-topic"), payments: get("sns-payments-topic"), deadletters: get("sns-dlq-topic"), alerts: get("sns-alerts-topic") },
       queues: { order: get("sqs-order-queue"), analytics: get("sqs-analytics-queue"), payment: get("sqs-payment-queue"), dlq: get("sqs-dlq-queue") },
     },

@@ -28,6 +28,8 @@ export interface AwsConfig {
   waitTimeSeconds: number;
   visibilityTimeoutSeconds: number;
   rawDelivery: boolean;
+  /** Publishing to a topic waits while one of its queues holds more than this many messages (0 or absent = off). */
+  maxBacklog?: number;
   topics: { orders: string; payments: string; deadletters: string; alerts: string };
   queues: { order: string; analytics: string; payment: string; dlq: string };
 }

@@ -1,6 +1,6 @@
 // The relay: drains the outbox into the transport in batches; the timer that wakes it is kept apart.
 import type { Logger } from "../log.ts";
-import type { Transport } from "../transport/types.ts";
+import type { Transport, TransportError } from "../transport/types.ts";
 import type { Outbox, OutboxRow } from "./outbox.ts";
 
 export interface RelayOptions {
@@ -11,7 +11,10 @@ export interface RelayOptions {
   pollMs?: number;
 }
 
-/** One drain step: claim, publish, mark sent what was confirmed, release the rest. Returns rows published. */
+/**
+ * One drain step: claim, publish, mark sent what was confirmed, release the failed ones with backoff; rows the
+ * transport deferred (backpressure) stay due untouched. Returns rows claimed and sent.
+ */
 export async function drainOnce(outbox: Outbox, transport: Transport, batchSize: number, leaseMs: number, log?: Logger): Promise<{ claimed: number; sent: number }> {
   if (transport.publishOutbox) {
     // The queue is in the outbox's database: move the rows there in one transaction.
@@ -21,25 +24,33 @@ export async function drainOnce(outbox: Outbox, transport: Transport, batchSize:
   }
   const rows = outbox.claim(batchSize, leaseMs);
   if (rows.length === 0) return { claimed: 0, sent: 0 };
-  let failed: Set<string>;
+  let failed: Map<string, TransportError | null>;
   let error = "";
   try {
     const result = await transport.publish(rows);
-    failed = new Set(result.failed.map((f) => f.id));
-    if (result.failed.length) error = result.failed[0]!.error.message;
+    failed = new Map(result.failed.map((f) => [f.id, f.error]));
+    const attempted = result.failed.find((f) => !f.error.deferred);
+    if (attempted) error = attempted.error.message;
   } catch (e) {
-    failed = new Set(rows.map((r) => r.id));
+    failed = new Map(rows.map((r) => [r.id, null]));
     error = (e as Error).message;
   }
   const sent: OutboxRow[] = [];
   const retry: OutboxRow[] = [];
-  for (const row of rows) (failed.has(row.id) ? retry : sent).push(row);
+  let deferred = 0;
+  for (const row of rows) {
+    if (!failed.has(row.id)) sent.push(row);
+    // Held back by the transport (backpressure): the row stays due as it is, with no attempt counted.
+    else if (failed.get(row.id)?.deferred) deferred++;
+    else retry.push(row);
+  }
   outbox.markSent(sent.map((r) => r.seq));
   if (retry.length) {
     const backoff = Math.min(30_000, 250 * 2 ** Math.min(7, retry[0]!.attempts));
     outbox.release(retry.map((r) => r.seq), backoff, error);
     log?.warn({ failed: retry.length, retry_in_ms: backoff, error }, "outbox publish failed; will retry");
   }
+  if (deferred) log?.debug({ deferred }, "outbox publish held back by the transport; will retry");
   return { claimed: rows.length, sent: sent.length };
 }
 

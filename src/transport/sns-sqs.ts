@@ -69,6 +69,11 @@ const CONNECT_TIMEOUT_MS = 3_000;
 // A request's bound beyond its long-poll wait time.
 const REQUEST_TIMEOUT_MARGIN_MS = 15_000;
 const DLQ_RETENTION_SECONDS = 1_209_600;
+// With --sqs-max-backlog: how often a held-back publish re-reads queue depths (local deletes count at once), and how
+// long one publish call waits before handing the rest back to the relay as deferred (not attempted: no backoff, no
+// attempt counted).
+const BACKLOG_REFRESH_MS = 250;
+const BACKLOG_MAX_WAIT_MS = 2_000;
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
 // Queues with a redrive DLQ; the dlq role's own queue has none, so it can keep retrying its records.
 const REDRIVEN: readonly SubscriptionName[] = ["order", "analytics", "payment"];
@@ -154,11 +159,19 @@ async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** A promise-based wake-up: waiters resume on the next notify(). */
+/** A promise-based wake-up: waiters resume on the next notify() (or when `signal` aborts). */
 class Signal {
   #waiters: (() => void)[] = [];
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve));
+  wait(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      signal?.addEventListener("abort", done, { once: true });
+      this.#waiters.push(done);
+    });
   }
   notify(): void {
     const waiters = this.#waiters;
@@ -263,6 +276,12 @@ interface Held {
   receiptHandle: string;
   delivery: Delivery;
   settling: boolean;
+}
+
+/** Shared by the pollers of one queue: whether the last poll came back full, and a wake-up for idle pollers. */
+interface PollState {
+  busy: boolean;
+  wake: Signal;
 }
 
 interface QueueSource {
@@ -401,27 +420,140 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     }
   }
 
+  // ------------------------------------------------------------ backlog gate (--sqs-max-backlog)
+
+  /**
+   * Per queue: its depth when last read, plus what this transport published to its topic since, minus what this
+   * transport's own subscribers deleted from it since. Local deletes free room at once; consumers elsewhere show up at
+   * the next read (every BACKLOG_REFRESH_MS while a publish is held).
+   */
+  const backlogs = new Map<string, { estimate: number; readAt: number; reading?: Promise<void> }>();
+  /** Held publishes waiting for local subscribers to delete messages. */
+  const drainWaiters = new Set<() => void>();
+
+  /** Resolves on the next local delete, after `ms`, or when `signal` aborts. */
+  function untilDrained(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        drainWaiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      drainWaiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+      if (signal?.aborted) done();
+    });
+  }
+  const queuesOf = (topic: TopicName) => SUBSCRIPTIONS.filter((s) => TOPIC_OF_SUBSCRIPTION[s] === topic).map((s) => config.queues[s]);
+  const queueNamesByUrl = new Map<string, string>();
+
+  function backlogOf(queue: string) {
+    let b = backlogs.get(queue);
+    if (!b) backlogs.set(queue, (b = { estimate: 0, readAt: 0 }));
+    return b;
+  }
+
+  /** A local subscriber deleted `count` messages from the queue at `url`. */
+  function deleted(url: string, count: number): void {
+    const b = backlogs.get(queueNamesByUrl.get(url) ?? "");
+    if (!b || count === 0) return;
+    b.estimate = Math.max(0, b.estimate - count);
+    for (const wake of [...drainWaiters]) wake();
+  }
+
+  /** Messages in the queue not yet deleted: waiting plus in flight (moto's cost per call grows with both). */
+  async function readDepth(queue: string, signal?: AbortSignal): Promise<void> {
+    const b = backlogOf(queue);
+    b.reading ??= (async () => {
+      try {
+        const url = await queueUrl(queue);
+        queueNamesByUrl.set(url, queue);
+        const answer = await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
+          { abortSignal: signal },
+        );
+        b.estimate = Number(answer.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(answer.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+      } catch (error) {
+        // Depth unknown: admit rather than stall the relay on a failing GetQueueAttributes.
+        log.warn({ queue, error: wrap(error, "SQS GetQueueAttributes").message }, "sns publish: queue depth unknown; not pacing");
+        b.estimate = 0;
+      } finally {
+        b.readAt = Date.now();
+        b.reading = undefined;
+      }
+    })();
+    await b.reading;
+  }
+
+  /**
+   * Waits until `count` more messages fit under the backlog limit of every queue of the topic, or `deadline` passes
+   * (false). A topic with no queues, or with the limit off, always admits; so does an empty backlog, whatever `count`
+   * is. Dead letters are never held: they are few, and a dlq queue nobody consumes would otherwise stop the relay.
+   */
+  async function admit(topic: TopicName, count: number, deadline: number, signal?: AbortSignal): Promise<boolean> {
+    const limit = config.maxBacklog ?? 0;
+    const queues = queuesOf(topic);
+    if (limit <= 0 || queues.length === 0 || topic === "deadletters") return true;
+    const list = queues.map(backlogOf);
+    for (;;) {
+      const stale = queues.filter((_, i) => list[i]!.readAt === 0);
+      if (stale.length) await Promise.all(stale.map((q) => readDepth(q, signal)));
+      const depth = Math.max(...list.map((b) => b.estimate));
+      if (depth === 0 || depth + count <= limit) {
+        for (const b of list) b.estimate += count;
+        return true;
+      }
+      if (signal?.aborted || Date.now() >= deadline) return false;
+      const due = Math.min(...list.map((b) => b.readAt)) + BACKLOG_REFRESH_MS;
+      if (Date.now() >= due) {
+        await Promise.all(queues.map((q) => readDepth(q, signal)));
+        continue;
+      }
+      // Until a local delete frees room, the next read is due, or the deadline.
+      await untilDrained(Math.min(due, deadline) - Date.now(), signal);
+    }
+  }
+
   async function publish(messages: OutgoingMessage[], signal?: AbortSignal): Promise<PublishResult> {
     if (closed) throw new TransportError("sns-sqs transport is closed", false, { messageIds: messages.map((m) => m.id) });
     const failed: Failure[] = [];
     const byTopic = new Map<TopicName, OutgoingMessage[]>();
-    for (const message of messages) {
+    const position = new Map<OutgoingMessage, number>();
+    messages.forEach((message, i) => {
+      position.set(message, i);
       const list = byTopic.get(message.topic) ?? [];
       list.push(message);
       byTopic.set(message.topic, list);
-    }
-    const work: { arn: string; batch: OutgoingMessage[] }[] = [];
+    });
+    const work: { topic: TopicName; arn: string; batch: OutgoingMessage[] }[] = [];
     for (const [topic, list] of byTopic) {
       try {
         const arn = await topicArn(config.topics[topic], signal);
-        for (const batch of publishBatches(list)) work.push({ arn, batch });
+        for (const batch of publishBatches(list)) work.push({ topic, arn, batch });
       } catch (error) {
         const cause = wrap(error, `publish to ${topic}`);
         const wrapped = new TransportError(cause.message, cause.retryable, { cause, messageIds: list.map((m) => m.id) });
         for (const m of list) failed.push({ id: m.id, error: wrapped });
       }
     }
-    await forEachLimit(work, PUBLISH_CONCURRENCY, async ({ arn, batch }) => {
+    // Batches go out in the order of their first message, and with a backlog limit they are admitted in that order
+    // too: a payment is not let past the gate while the order published before it is held back.
+    work.sort((a, b) => position.get(a.batch[0]!)! - position.get(b.batch[0]!)!);
+    const deadline = Date.now() + BACKLOG_MAX_WAIT_MS;
+    let admission = Promise.resolve(true);
+    await forEachLimit(work, PUBLISH_CONCURRENCY, async ({ topic, arn, batch }) => {
+      const admitted = topic === "deadletters" ? true : (admission = admission.then((open) => open && admit(topic, batch.length, deadline, signal)));
+      if (!(await admitted)) {
+        const error = new TransportError(
+          `SNS publish to ${config.topics[topic]} held back: a queue of the topic holds more than --sqs-max-backlog=${config.maxBacklog} messages`,
+          true,
+          { messageIds: batch.map((m) => m.id), deferred: true },
+        );
+        for (const m of batch) failed.push({ id: m.id, error });
+        return;
+      }
       failed.push(...(await publishBatch(arn, batch, signal)));
     });
     return { failed };
@@ -434,6 +566,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     what: string,
     held: Held[],
     send: (queueUrl: string, entries: { id: string; h: Held }[]) => Promise<{ Failed?: { Id?: string; Code?: string; Message?: string }[] }>,
+    confirmed?: (queueUrl: string, count: number) => void,
   ): Promise<void> {
     const byQueue = new Map<string, Held[]>();
     for (const h of held) byQueue.set(h.queueUrl, [...(byQueue.get(h.queueUrl) ?? []), h]);
@@ -447,6 +580,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
               for (const f of answer.Failed ?? []) {
                 log.warn({ queueUrl: url, code: f.Code, error: f.Message, messageId: entries[Number(f.Id)]?.h.delivery.messageId }, `sqs ${what}: entry failed`);
               }
+              confirmed?.(url, entries.length - (answer.Failed?.length ?? 0));
             },
             (error) => {
               const wrapped = wrap(error, `SQS ${what}`, part.map((h) => h.delivery.messageId));
@@ -460,8 +594,11 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
   }
 
   function deleteMessages(held: Held[]): Promise<void> {
-    return sqsBatches("DeleteMessageBatch", held, (url, entries) =>
-      sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: entries.map(({ id, h }) => ({ Id: id, ReceiptHandle: h.receiptHandle })) })),
+    return sqsBatches(
+      "DeleteMessageBatch",
+      held,
+      (url, entries) => sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: entries.map(({ id, h }) => ({ Id: id, ReceiptHandle: h.receiptHandle })) })),
+      deleted,
     );
   }
 
@@ -513,6 +650,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     const abortCalls = new AbortController();
     const held = new Set<Held>();
     const buffer: Held[] = [];
+    const pollStates: PollState[] = [];
     const space = new Signal();
     const idle = new Signal();
     let reserved = 0;
@@ -537,7 +675,8 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
       }
     }
 
-    async function receive(source: QueueSource, want: number): Promise<void> {
+    /** Returns how many messages the poll brought. */
+    async function receive(source: QueueSource, want: number): Promise<number> {
       const url = await queueUrl(source.queue);
       const answer = await sqs.send(
         new ReceiveMessageCommand({
@@ -554,16 +693,24 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
         held.add(h);
         buffer.push(h);
       }
-      if (answer.Messages?.length) pump();
+      return answer.Messages?.length ?? 0;
     }
 
-    async function poll(source: QueueSource): Promise<void> {
+    /**
+     * The first poller of a queue always polls; the others only while polls come back full (a backlog is waiting),
+     * so a queue that trickles costs one request per arrival rather than one per poller.
+     */
+    async function poll(source: QueueSource, index: number, state: PollState): Promise<void> {
       let failures = 0;
       for (;;) {
+        while (index > 0 && !state.busy && !stopping) await state.wake.wait(stop.signal);
         const want = await reserve();
         if (want === 0) return;
         try {
-          await receive(source, want);
+          const got = await receive(source, want);
+          state.busy = got >= want;
+          if (state.busy) state.wake.notify();
+          if (got > 0) pump();
           failures = 0;
         } catch (error) {
           if (stopping) return;
@@ -577,10 +724,13 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
       }
     }
 
-    /** Hands buffered messages to the handler: full batches at once, a partial one after LINGER_MS. */
+    /**
+     * Hands buffered messages to the handler: full batches at once; a partial one after LINGER_MS while polls come
+     * back full (more is on its way), at once otherwise (waiting would only add latency).
+     */
     function pump(): void {
       while (!stopping && inflight < concurrency && buffer.length > 0) {
-        if (buffer.length < maxBatch && !lingerDue) {
+        if (buffer.length < maxBatch && !lingerDue && pollStates.some((s) => s.busy)) {
           lingerTimer ??= setTimeout(() => {
             lingerTimer = undefined;
             lingerDue = true;
@@ -636,7 +786,11 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
       heartbeat = changeVisibility(live, () => visibility);
     }, (visibility * 1000) / 2);
 
-    const pollers = sourcesOf(subscription).flatMap((source) => Array.from({ length: source.pollers }, () => poll(source)));
+    const pollers = sourcesOf(subscription).flatMap((source) => {
+      const state: PollState = { busy: false, wake: new Signal() };
+      pollStates.push(state);
+      return Array.from({ length: source.pollers }, (_, i) => poll(source, i, state));
+    });
 
     async function close(): Promise<void> {
       closing ??= (async () => {

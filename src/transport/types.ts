@@ -115,10 +115,13 @@ export class TransportError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown; messageIds?: string[] },
+    options?: { cause?: unknown; messageIds?: string[]; deferred?: boolean },
   ) {
     super(message, { cause: options?.cause });
     this.messageIds = options?.messageIds ?? [];
+    this.deferred = options?.deferred ?? false;
   }
   readonly messageIds: string[];
+  /** Not attempted: the transport held the messages back (backpressure). Retry at once; it is not a failed attempt. */
+  readonly deferred: boolean;
 }

@@ -413,6 +413,50 @@ describe.skipIf(!motoUp)("sns-sqs transport (moto)", () => {
     expect((error as TransportError).retryable).toBe(true);
   }, SLOW);
 
+  test("--sqs-max-backlog: batches are admitted in publish order up to the limit; the rest come back deferred, then go once consumers drain", async () => {
+    const w = await world(snsHarness, { maxBacklog: 20 });
+    const publisher = w.open();
+    // o0, p0, o1, p1, ...: PublishBatch groups them per topic in tens (o0-o9, p0-p9, o10-o19, ...).
+    const sent = Array.from({ length: 30 }, (_, i) => [message("orders", i, "o"), message("payments", i, "p")]).flat();
+    const first = await publisher.publish(sent);
+    const deferred = first.failed.map((f) => f.id);
+    // o0-o19 and p0-p19 fill both topics' queues to the limit; o20-o29 wait and, from there on, p20-p29 wait behind them.
+    const tail = (prefix: string) => Array.from({ length: 10 }, (_, i) => `${prefix}-${20 + i}`);
+    expect(deferred.sort()).toEqual([...tail("o"), ...tail("p")].sort());
+    for (const f of first.failed) {
+      expect(f.error.deferred).toBe(true);
+      expect(f.error.retryable).toBe(true);
+      expect(f.error.message).toContain("--sqs-max-backlog=20");
+    }
+    const consumer = w.open();
+    const order = consume(consumer, "order");
+    const analytics = consume(consumer, "analytics");
+    const payment = consume(consumer, "payment");
+    let rest = sent.filter((m) => deferred.includes(m.id));
+    await waitFor("the deferred messages published once the queues drained", async () => {
+      const { failed } = await publisher.publish(rest);
+      expect(failed.every((f) => f.error.deferred)).toBe(true);
+      rest = rest.filter((m) => failed.some((f) => f.id === m.id));
+      return rest.length === 0;
+    });
+    await waitFor("every message consumed", () => order.deliveries.length >= 30 && analytics.deliveries.length >= 30 && payment.deliveries.length >= 30);
+    const orderIds = sent.filter((m) => m.topic === "orders").map((m) => m.id).sort();
+    expect([...new Set(order.deliveries.map(idOf))].sort()).toEqual(orderIds);
+    expect([...new Set(analytics.deliveries.map(idOf))].sort()).toEqual(orderIds);
+    expect([...new Set(payment.deliveries.map(idOf))].sort()).toEqual(sent.filter((m) => m.topic === "payments").map((m) => m.id).sort());
+  }, SLOW);
+
+  test("--sqs-max-backlog never holds dead letters back, even over the limit or behind held orders", async () => {
+    const w = await world(snsHarness, { maxBacklog: 10 });
+    const publisher = w.open();
+    expect((await publisher.publish(messages("deadletters", 30, "d1"))).failed).toEqual([]);
+    const mixed = await publisher.publish([...messages("orders", 30, "o"), ...messages("deadletters", 30, "d2")]);
+    expect(mixed.failed.map((f) => f.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `o-${10 + i}`).sort());
+    expect(mixed.failed.every((f) => f.error.deferred)).toBe(true);
+    const dlq = consume(w.open(), "dlq");
+    await waitFor("all 60 dead letters consumed", () => new Set(dlq.deliveries.map(idOf)).size === 60);
+  }, SLOW);
+
   brokerBehaviour(snsHarness);
 });
 
