@@ -159,24 +159,26 @@ async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** A promise-based wake-up: waiters resume on the next notify() (or when `signal` aborts). */
+/** A promise-based wake-up: waiters resume on the next notify(), after `ms` when given, or when `signal` aborts. */
 class Signal {
-  #waiters: (() => void)[] = [];
-  wait(signal?: AbortSignal): Promise<void> {
+  #waiters = new Set<() => void>();
+  wait(signal?: AbortSignal, ms?: number): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
-      const done = () => {
+      const timer = ms === undefined ? undefined : setTimeout(done, Math.max(0, ms));
+      const waiters = this.#waiters;
+      function done() {
+        clearTimeout(timer);
+        waiters.delete(done);
         signal?.removeEventListener("abort", done);
         resolve();
-      };
+      }
       signal?.addEventListener("abort", done, { once: true });
-      this.#waiters.push(done);
+      waiters.add(done);
     });
   }
   notify(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
+    for (const wake of [...this.#waiters]) wake();
   }
 }
 
@@ -428,24 +430,8 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
    * the next read (every BACKLOG_REFRESH_MS while a publish is held).
    */
   const backlogs = new Map<string, { estimate: number; readAt: number; reading?: Promise<void> }>();
-  /** Held publishes waiting for local subscribers to delete messages. */
-  const drainWaiters = new Set<() => void>();
-
-  /** Resolves on the next local delete, after `ms`, or when `signal` aborts. */
-  function untilDrained(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        drainWaiters.delete(done);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      drainWaiters.add(done);
-      signal?.addEventListener("abort", done, { once: true });
-      if (signal?.aborted) done();
-    });
-  }
+  /** Wakes held publishes when local subscribers delete messages. */
+  const drained = new Signal();
   const queuesOf = (topic: TopicName) => SUBSCRIPTIONS.filter((s) => TOPIC_OF_SUBSCRIPTION[s] === topic).map((s) => config.queues[s]);
   const queueNamesByUrl = new Map<string, string>();
 
@@ -460,7 +446,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     const b = backlogs.get(queueNamesByUrl.get(url) ?? "");
     if (!b || count === 0) return;
     b.estimate = Math.max(0, b.estimate - count);
-    for (const wake of [...drainWaiters]) wake();
+    drained.notify();
   }
 
   /** Messages in the queue not yet deleted: waiting plus in flight (moto's cost per call grows with both). */
@@ -490,12 +476,12 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
   /**
    * Waits until `count` more messages fit under the backlog limit of every queue of the topic, or `deadline` passes
    * (false). A topic with no queues, or with the limit off, always admits; so does an empty backlog, whatever `count`
-   * is. Dead letters are never held: they are few, and a dlq queue nobody consumes would otherwise stop the relay.
+   * is. (Dead letters never come here: see publish.)
    */
   async function admit(topic: TopicName, count: number, deadline: number, signal?: AbortSignal): Promise<boolean> {
     const limit = config.maxBacklog ?? 0;
     const queues = queuesOf(topic);
-    if (limit <= 0 || queues.length === 0 || topic === "deadletters") return true;
+    if (limit <= 0 || queues.length === 0) return true;
     const list = queues.map(backlogOf);
     for (;;) {
       const stale = queues.filter((_, i) => list[i]!.readAt === 0);
@@ -512,7 +498,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
         continue;
       }
       // Until a local delete frees room, the next read is due, or the deadline.
-      await untilDrained(Math.min(due, deadline) - Date.now(), signal);
+      await drained.wait(signal, Math.min(due, deadline) - Date.now());
     }
   }
 
@@ -544,6 +530,8 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     const deadline = Date.now() + BACKLOG_MAX_WAIT_MS;
     let admission = Promise.resolve(true);
     await forEachLimit(work, PUBLISH_CONCURRENCY, async ({ topic, arn, batch }) => {
+      // Dead letters are never held, nor queued behind held batches: they are few, and a dlq queue nobody consumes
+      // would otherwise stop the relay for every topic.
       const admitted = topic === "deadletters" ? true : (admission = admission.then((open) => open && admit(topic, batch.length, deadline, signal)));
       if (!(await admitted)) {
         const error = new TransportError(
@@ -671,7 +659,7 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
           reserved += want;
           return want;
         }
-        await Promise.race([space.wait(), sleep(1000, stop.signal)]);
+        await space.wait(stop.signal, 1000);
       }
     }
 
