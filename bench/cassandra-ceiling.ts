@@ -4,7 +4,7 @@ import cassandra from "cassandra-driver";
 import type { CassandraConfig } from "../src/config/types.ts";
 import { orderAt, paymentAt } from "../src/domain/generator.ts";
 import type { Order, Payment } from "../src/domain/model.ts";
-import { cassandraClientOptions, createCassandraStore, keyBytes, replicaBatches } from "../src/store/cassandra.ts";
+import { cassandraClientOptions, createCassandraStore, replicaBatches, replicaOf } from "../src/store/cassandra.ts";
 import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
 
 export const CONCURRENCY_LEVELS = [32, 64, 128, 256, 512] as const;
@@ -98,7 +98,7 @@ export async function measureSameRowsCeiling(config: CassandraConfig, rows: { or
         { query: byId, params: [L(p.payment_id), L(o.order_id), p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime], partition: `p${p.payment_id}`, key: L(p.payment_id) },
       ];
     });
-    const batches = replicaBatches(statements, (k) => client.getReplicas(ks, keyBytes(k))?.[0]?.address ?? "");
+    const batches = replicaBatches(statements, replicaOf(client, ks));
     const batchOptions = { prepare: true, logged: false, executionProfile: "write" };
     const run = async (concurrencyLevel: number) => {
       if (method === "single") {

