@@ -74,6 +74,9 @@ class Clock {
   }
 }
 
+/** Part `i` of `n` split as evenly as possible into `parts` (the first ones take the remainder). */
+const evenShare = (n: number, parts: number, i: number) => Math.floor(n / parts) + (i < n % parts ? 1 : 0);
+
 // ---------------------------------------------------------------- SNS + SQS
 
 interface SnsTopicRig {
@@ -163,7 +166,7 @@ async function snsSqsRun(rig: SnsSqsRig, n: number, pollers: number, maxBacklog:
   const publishing: Promise<void>[] = [];
   let first = 0;
   for (const [i, topic] of rig.topics.entries()) {
-    const count = Math.floor(n / rig.topics.length) + (i < n % rig.topics.length ? 1 : 0);
+    const count = evenShare(n, rig.topics.length, i);
     // Distinct bodies: moto may hand one message to two concurrent polls.
     const seen = topic.queueUrls.map(() => new Set<string>());
     topic.queueUrls.forEach((url, q) => consuming.push(sqsConsumeAll(rig, url, count, pollers, clock, seen[q]!)));
@@ -275,7 +278,7 @@ async function withPubsubShape<T>(config: PubsubConfig, fanout: number[], run: (
       for (const s of t.subs) await topic.createSubscription(s, { ackDeadlineSeconds: 60 });
     }
     // n messages split evenly over the topics.
-    return await run(client, (n) => ({ topics: topics.map((t, i) => ({ ...t, count: Math.floor(n / topics.length) + (i < n % topics.length ? 1 : 0) })) }));
+    return await run(client, (n) => ({ topics: topics.map((t, i) => ({ ...t, count: evenShare(n, topics.length, i) })) }));
   } finally {
     cleanup.dispose();
     await remove();
@@ -297,16 +300,12 @@ export interface PubsubCeilings {
  */
 export async function measurePubsubCeiling(config: PubsubConfig, n: number, settings: readonly PubsubSetting[] = PUBSUB_SETTINGS): Promise<PubsubCeilings> {
   const tried: (BrokerCeiling & { setting: string })[] = [];
-  let bestSetting = settings[0]!;
   await withPubsubShape(config, [1], async (client, shape) => {
     await pubsubRun(client, shape(Math.min(1000, n)), settings[0]!);
-    for (const setting of settings) {
-      const rates = await pubsubRun(client, shape(n), setting);
-      tried.push({ ...rates, setting: settingLabel(setting) });
-      if (rates.endToEndPerSec >= Math.max(...tried.map((t) => t.endToEndPerSec))) bestSetting = setting;
-    }
+    for (const setting of settings) tried.push({ ...(await pubsubRun(client, shape(n), setting)), setting: settingLabel(setting) });
   });
   const best = tried.reduce((a, b) => (b.endToEndPerSec > a.endToEndPerSec ? b : a));
+  const bestSetting = settings[tried.indexOf(best)]!;
   const fanout = await withPubsubShape(config, [2, 1], async (client, shape) => {
     await pubsubRun(client, shape(Math.min(1000, n)), bestSetting);
     return { ...(await pubsubRun(client, shape(n), bestSetting)), setting: settingLabel(bestSetting) };
