@@ -28,6 +28,8 @@ export interface DbHandle {
   checkpoints?: CheckpointStats;
   /** Runs raw multi-statement SQL (migrations, pragmas). */
   exec(text: string): void;
+  /** True while a transaction is open on this connection. */
+  inTransaction(): boolean;
   close(): void;
 }
 
@@ -107,7 +109,7 @@ async function openBun(path: string): Promise<DbHandle> {
   const client = new Database(path, { create: true, strict: true });
   const db = drizzle({ client, schema }) as unknown as Db;
   const prepare = cachedPrepare((text) => client.prepare(text) as unknown as Statement);
-  return { db, path, prepare, exec: (text) => void client.run(text), close: () => client.close() };
+  return { db, path, prepare, exec: (text) => void client.run(text), inTransaction: () => client.inTransaction, close: () => client.close() };
 }
 
 async function openNode(path: string): Promise<DbHandle> {
@@ -116,5 +118,5 @@ async function openNode(path: string): Promise<DbHandle> {
   const client = new Database(path);
   const db = drizzle({ client, schema }) as unknown as Db;
   const prepare = cachedPrepare((text) => client.prepare(text) as unknown as Statement);
-  return { db, path, prepare, exec: (text) => void client.exec(text), close: () => client.close() };
+  return { db, path, prepare, exec: (text) => void client.exec(text), inTransaction: () => client.inTransaction, close: () => client.close() };
 }

@@ -6,7 +6,7 @@ import { envelope } from "../domain/envelope.ts";
 import type { Order } from "../domain/model.ts";
 import { maskText } from "../domain/validate.ts";
 import type { Logger } from "../log.ts";
-import type { Delivery } from "../transport/types.ts";
+import type { Delivery, TransactionalAck } from "../transport/types.ts";
 import type { RoleContext, RunningRole } from "./context.ts";
 import { consumerRole, firstPerKey, splitBatch } from "./consume.ts";
 
@@ -53,7 +53,7 @@ export function logOrder(log: Logger, o: Order): void {
   events.info({ event: "order", order_id: o.order_id, customer_id: o.customer_id, item: maskText(o.item), quantity: o.quantity, total: Math.round(o.price * o.quantity * 100) / 100, status: o.order_status });
 }
 
-export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Promise<"done"> {
+export async function handleAnalytics(ctx: RoleContext, batch: Delivery[], ack?: TransactionalAck): Promise<"done"> {
   // Bad input on the orders topic is dead-lettered by the order role, which sees the same message; here it is counted.
   const { valid, invalid } = splitBatch<Order>(ctx, "analytics", "order", batch);
   // No external store here: recording in the inbox inside the transaction is the duplicate check itself.
@@ -73,6 +73,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Prom
       tx,
     );
     ctx.counters.add("analytics", { received: batch.length, processed: fresh.length, duplicates: valid.length - fresh.length, invalid, alerts: large.length }, tx);
+    ack?.ackInTransaction();
   }, { behavior: "immediate" });
   ctx.outbox.notify();
   if (ctx.config.logOrders) {
@@ -82,7 +83,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[]): Prom
 }
 
 export function startAnalyticsRole(ctx: RoleContext): RunningRole {
-  return consumerRole(ctx, "analytics", "analytics", (batch) => handleAnalytics(ctx, batch));
+  return consumerRole(ctx, "analytics", "analytics", (batch, _signal, ack) => handleAnalytics(ctx, batch, ack));
 }
 
 /** GET /analytics: rolling per-minute series (last 60 minutes), AOV, top items, status counts. */

@@ -3,7 +3,7 @@ import type { Db } from "../db/open.ts";
 import type { DeadLetterInput, Order, Payment } from "../domain/model.ts";
 import { deadLetterId, maskBody, parseMessage, type Parsed } from "../domain/validate.ts";
 import { StoreError } from "../store/types.ts";
-import type { Delivery, Outcome, Subscriber, SubscriptionName, TopicName } from "../transport/types.ts";
+import type { Delivery, Outcome, Subscriber, SubscriptionName, TopicName, TransactionalAck } from "../transport/types.ts";
 import { TOPIC_OF_SUBSCRIPTION } from "../transport/types.ts";
 import { deadLetterMessage, pause, type RoleContext, type RunningRole } from "./context.ts";
 
@@ -120,12 +120,16 @@ export function firstPerKey<T>(items: Valid<T>[], key: (data: T) => number): { f
   return { first, repeats: items.length - first.length };
 }
 
-/** Writes dead letters (and any extra work) in one SQLite transaction, then wakes the relay. */
-export function commit(ctx: RoleContext, deadLetters: DeadLetterInput[], work: (tx: Db) => void): void {
+/**
+ * Writes dead letters (and any extra work) in one SQLite transaction, then wakes the relay. With `ack` (the local
+ * queue) the batch is acked in the same transaction.
+ */
+export function commit(ctx: RoleContext, deadLetters: DeadLetterInput[], work: (tx: Db) => void, ack?: TransactionalAck): void {
   const now = ctx.clock();
   ctx.db.transaction((tx) => {
     work(tx);
     ctx.outbox.add(deadLetters.map((d) => deadLetterMessage(d, now)), tx);
+    ack?.ackInTransaction();
   }, { behavior: "immediate" });
   ctx.outbox.notify();
 }
@@ -151,12 +155,12 @@ export function consumerRole(
   ctx: RoleContext,
   role: string,
   subscription: SubscriptionName,
-  handle: (batch: Delivery[], signal: AbortSignal) => Promise<"done" | "stopped">,
+  handle: (batch: Delivery[], signal: AbortSignal, ack?: TransactionalAck) => Promise<"done" | "stopped">,
 ): RunningRole {
   const abort = new AbortController();
-  const handler = async (batch: Delivery[]): Promise<Outcome[]> => {
+  const handler = async (batch: Delivery[], ack?: TransactionalAck): Promise<Outcome[]> => {
     try {
-      const result = await handle(batch, abort.signal);
+      const result = await handle(batch, abort.signal, ack);
       if (result === "stopped") return batch.map(() => ({ kind: "retry" }));
       ctx.metrics.messages.inc({ role, outcome: "acked" }, batch.length);
       return batch.map(() => ({ kind: "ack" }));

@@ -1,10 +1,10 @@
 // Order role: orders → validate → upsert the fact row (order columns only).
 import type { Order } from "../domain/model.ts";
-import type { Delivery } from "../transport/types.ts";
+import type { Delivery, TransactionalAck } from "../transport/types.ts";
 import type { RoleContext, RunningRole } from "./context.ts";
 import { commit, consumerRole, firstPerKey, observeLatency, splitBatch, untilStored } from "./consume.ts";
 
-export async function handleOrders(ctx: RoleContext, batch: Delivery[], signal: AbortSignal): Promise<"done" | "stopped"> {
+export async function handleOrders(ctx: RoleContext, batch: Delivery[], signal: AbortSignal, ack?: TransactionalAck): Promise<"done" | "stopped"> {
   const { valid, deadLetters, invalid } = splitBatch<Order>(ctx, "order", "order", batch);
   const items = valid.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.order_id) }));
   const seen = ctx.inbox.seen("order", items);
@@ -23,12 +23,12 @@ export async function handleOrders(ctx: RoleContext, batch: Delivery[], signal: 
       invalid,
       dead_lettered: deadLetters.length,
     }, tx);
-  });
+  }, ack);
   observeLatency(ctx, "order", first);
   if (repeats || fresh < first.length) ctx.log.debug({ role: "order", duplicates: valid.length - fresh }, "duplicate orders acknowledged");
   return "done";
 }
 
 export function startOrderRole(ctx: RoleContext): RunningRole {
-  return consumerRole(ctx, "order", "order", (batch, signal) => handleOrders(ctx, batch, signal));
+  return consumerRole(ctx, "order", "order", (batch, signal, ack) => handleOrders(ctx, batch, signal, ack));
 }

@@ -1,6 +1,6 @@
 // Payment role: payments → validate → set the payment on its order's fact row, or dead-letter as unmatched_order.
 import type { Payment } from "../domain/model.ts";
-import type { Delivery } from "../transport/types.ts";
+import type { Delivery, TransactionalAck } from "../transport/types.ts";
 import type { RoleContext, RunningRole } from "./context.ts";
 import { pause } from "./context.ts";
 import { commit, consumerRole, deadLetterFor, firstPerKey, observeLatency, splitBatch, untilStored } from "./consume.ts";
@@ -12,7 +12,7 @@ import { commit, consumerRole, deadLetterFor, firstPerKey, observeLatency, split
  */
 export const SECOND_LOOK_MS = 100;
 
-export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal: AbortSignal): Promise<"done" | "stopped"> {
+export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal: AbortSignal, ack?: TransactionalAck): Promise<"done" | "stopped"> {
   const { valid, deadLetters, invalid } = splitBatch<Payment>(ctx, "payment", "payment", batch);
   const seen = ctx.inbox.seen("payment", valid.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.payment_id) })));
   const { first } = firstPerKey(valid.filter((_, i) => !seen[i]), (p) => p.payment_id);
@@ -53,11 +53,11 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
       invalid,
       dead_lettered: deadLetters.length,
     }, tx);
-  });
+  }, ack);
   observeLatency(ctx, "payment", matched);
   return "done";
 }
 
 export function startPaymentRole(ctx: RoleContext): RunningRole {
-  return consumerRole(ctx, "payment", "payment", (batch, signal) => handlePayments(ctx, batch, signal));
+  return consumerRole(ctx, "payment", "payment", (batch, signal, ack) => handlePayments(ctx, batch, signal, ack));
 }

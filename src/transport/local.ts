@@ -15,6 +15,7 @@ import {
   type Subscriber,
   type SubscriptionName,
   type TopicName,
+  type TransactionalAck,
 } from "./types.ts";
 import type { Transport } from "./types.ts";
 
@@ -233,6 +234,22 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     return claimed;
   }
 
+  /** Acks every delivery of a claim; runs inside the caller's transaction (same connection). */
+  function ackAll(subscription: string, c: Claim): void {
+    if (c.kind === "single") for (const it of c.items) run(SQL.ackSingle, subscription, it.seq);
+    // If the lease was lost (expired and claimed again elsewhere), the other holder settles the range.
+    else run(SQL.deleteClaim, subscription, c.from, c.token);
+  }
+
+  /** Trims the logs every 5000 settled deliveries. */
+  function settled(count: number): void {
+    ackedSinceGc += count;
+    if (ackedSinceGc >= 5000) {
+      ackedSinceGc = 0;
+      for (const topic of fanout.keys()) run(SQL.gc, topic, topic, topic, topic);
+    }
+  }
+
   function settle(subscription: string, c: Claim, outcomes: Outcome[]): void {
     const at = now();
     const delayOf = (o: Outcome | undefined) => (o?.kind === "retry" ? (o.delayMs ?? 0) : 0);
@@ -258,11 +275,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
         if (outcomes[i]?.kind !== "ack") run(SQL.single, subscription, c.topic, seq, c.attempts, at + delayOf(outcomes[i]), null);
       });
     }, { behavior: "immediate" });
-    ackedSinceGc += c.deliveries.length;
-    if (ackedSinceGc >= 5000) {
-      ackedSinceGc = 0;
-      for (const topic of fanout.keys()) run(SQL.gc, topic, topic, topic, topic);
-    }
+    settled(c.deliveries.length);
   }
 
   /** Keeps the claimed batch invisible while the handler runs. */
@@ -303,6 +316,16 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
           continue;
         }
         const claimed = batch;
+        // The handler may ack the batch inside its own transaction (see TransactionalAck); if that transaction rolls
+        // back, the handler throws or returns retries, and the batch is settled below as usual.
+        let ackedInTx = false;
+        const ack: TransactionalAck = {
+          ackInTransaction() {
+            if (!handle.inTransaction()) throw new Error("ackInTransaction needs an open transaction on the local queue's own connection");
+            ackAll(subscription, claimed);
+            ackedInTx = true;
+          },
+        };
         const keepAlive = setInterval(() => {
           try {
             extend(subscription, claimed);
@@ -312,7 +335,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
         }, Math.max(50, options.visibilityTimeoutMs / 3));
         let outcomes: Outcome[];
         try {
-          outcomes = await handler(claimed.deliveries);
+          outcomes = await handler(claimed.deliveries, ack);
         } catch (error) {
           options.logger?.error({ err: error, subscription }, "handler threw; messages will be redelivered");
           outcomes = claimed.deliveries.map(() => ({ kind: "retry" }));
@@ -320,7 +343,8 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
           clearInterval(keepAlive);
         }
         try {
-          settle(subscription, claimed, outcomes);
+          if (ackedInTx && outcomes.every((o) => o.kind === "ack")) settled(claimed.deliveries.length);
+          else settle(subscription, claimed, outcomes);
         } catch (error) {
           // The batch stays claimed and comes back after the visibility timeout: at-least-once holds.
           options.logger?.error({ err: error, subscription }, "local queue ack failed");

@@ -48,11 +48,21 @@ export interface Delivery {
 export type Outcome = { kind: "ack" } | { kind: "retry"; delayMs?: number; reason?: string };
 
 /**
+ * Offered with each batch by a transport whose queue lives in the consumer's own SQLite database (the local queue).
+ * `ackInTransaction` acks the whole batch with statements on that connection: called inside the transaction that
+ * records the batch's effect (inbox, counters), the effect and the ack commit or roll back together, so a crash
+ * between them cannot bring the batch back. An all-ack batch acked this way needs no settling afterwards.
+ */
+export interface TransactionalAck {
+  ackInTransaction(): void;
+}
+
+/**
  * Handles a batch; returns exactly one outcome per delivery, in the same order.
  * It should not throw; if it does, the transport treats every delivery of the batch as `retry`.
  * While it runs, the transport keeps the lease (visibility/ack deadline) of the batch alive.
  */
-export type BatchHandler = (batch: Delivery[]) => Promise<Outcome[]>;
+export type BatchHandler = (batch: Delivery[], ack?: TransactionalAck) => Promise<Outcome[]>;
 
 export interface SubscribeOptions {
   /** Largest batch handed to the handler at once (the transport may hand smaller ones). */

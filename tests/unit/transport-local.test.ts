@@ -64,6 +64,70 @@ test("a batch whose holder died is claimed again with one more attempt, and afte
   await live.close();
 });
 
+test("a batch acked inside the handler's transaction stays acked if its holder dies before settling; a rolled-back one comes back", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ecom-local-"));
+  // The holder's clock lags two hours: to everyone else its lease expired at once, as a dead process's would.
+  const deadHandle = await openDb(dir);
+  const dead = createLocalTransport(deadHandle, { maxAttempts: 5, visibilityTimeoutMs: 1000, pollMs: 10, now: () => Date.now() - 7_200_000 });
+  const liveHandle = await openDb(dir);
+  const live = createLocalTransport(liveHandle, { maxAttempts: 5, visibilityTimeoutMs: 1000, pollMs: 10 });
+  liveHandle.exec("CREATE TABLE effects (id TEXT PRIMARY KEY)");
+  const publish = async (ids: string[]) => expect((await live.publish(ids.map((id) => ({ id, topic: "payments" as const, body: `{"id":"${id}"}` })))).failed).toEqual([]);
+
+  // First batch: the effect and the ack commit together, then the holder hangs forever (never settles).
+  await publish(["a1", "a2", "a3"]);
+  let committed = 0;
+  const held = dead.subscribe("payment", async (batch, ack) => {
+    deadHandle.db.transaction(() => {
+      for (const d of batch) deadHandle.prepare("INSERT INTO effects (id) VALUES (?)").run(d.messageId);
+      ack!.ackInTransaction();
+    }, { behavior: "immediate" });
+    committed += batch.length;
+    return new Promise<never>(() => {});
+  }, { maxBatch: 50 });
+  await waitFor("the dying holder committed its batch", () => committed === 3);
+
+  // Second batch, for the live consumer, whose first transaction rolls back after acking inside it.
+  await publish(["b1", "b2"]);
+  const got: { id: string; attempt: number }[] = [];
+  let failOnce = true;
+  const sub = live.subscribe("payment", async (batch, ack) => {
+    got.push(...batch.map((d) => ({ id: d.messageId, attempt: d.attempt })));
+    liveHandle.db.transaction(() => {
+      ack!.ackInTransaction();
+      if (failOnce) {
+        failOnce = false;
+        throw new Error("the effect failed");
+      }
+    }, { behavior: "immediate" });
+    return batch.map(() => ({ kind: "ack" as const }));
+  }, { maxBatch: 50 });
+  await waitFor("b1 and b2 delivered twice", () => got.length === 4);
+  // a1..a3 never came back although their holder's lease expired; b1, b2 came back once after the rollback.
+  expect(got).toEqual([{ id: "b1", attempt: 1 }, { id: "b2", attempt: 1 }, { id: "b1", attempt: 2 }, { id: "b2", attempt: 2 }]);
+  await waitFor("the queue is empty", () => Object.keys(localQueueDepth(liveHandle)).length === 0);
+  expect(liveHandle.prepare("SELECT id FROM effects ORDER BY id").all<{ id: string }>().map((r) => r.id)).toEqual(["a1", "a2", "a3"]);
+
+  // Outside a transaction on the queue's connection the ack refuses (the handler throws; the batch is retried).
+  await sub.close();
+  const errors: string[] = [];
+  const outside = live.subscribe("payment", async (batch, ack) => {
+    try {
+      ack!.ackInTransaction();
+    } catch (error) {
+      errors.push((error as Error).message);
+      throw error;
+    }
+    return batch.map(() => ({ kind: "ack" as const }));
+  }, { maxBatch: 50 });
+  await publish(["c1"]);
+  await waitFor("the ack outside a transaction refused", () => errors.length >= 1);
+  expect(errors[0]).toBe("ackInTransaction needs an open transaction on the local queue's own connection");
+  await outside.close();
+  void held;
+  await live.close();
+});
+
 test("a nack inside a batch redelivers only that message; the log is trimmed once every subscription is past it", async () => {
   const handle = await openDb(mkdtempSync(join(tmpdir(), "ecom-local-")));
   const t = createLocalTransport(handle, { maxAttempts: 5, visibilityTimeoutMs: 1000, pollMs: 10 });
