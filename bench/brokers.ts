@@ -2,6 +2,7 @@
 import { createPubsubTransport } from "../src/transport/pubsub.ts";
 import { createSnsSqsTransport } from "../src/transport/sns-sqs.ts";
 import { measurePubsubCeiling, measureSnsSqsCeiling } from "./broker-ceiling.ts";
+import { findServerPid } from "./cpu.ts";
 import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
 
 process.env.AWS_ACCESS_KEY_ID ??= "test";
@@ -58,7 +59,9 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
     await t.provision();
     await t.close();
   };
-  const pipeline = await runPipeline(all, n, provision);
+  // The broker's server on this machine, when found: its CPU is counted beside ecom's.
+  const serverPid = findServerPid(transport === "pubsub" ? "cloud-pubsub-emulator" : "moto_server");
+  const pipeline = await runPipeline(all, n, provision, serverPid);
   // The ceilings move as many messages as the pipeline produced (orders + payments).
   const config = benchConfig(all, n, "/tmp");
   const t = transport === "pubsub" ? createPubsubTransport(config.pubsub, {}) : createSnsSqsTransport(config.aws, {});

@@ -6,6 +6,7 @@ import { loadConfig } from "../src/config/load.ts";
 import { createLogger } from "../src/log.ts";
 import type { Config } from "../src/config/types.ts";
 import { openBase, startPipeline } from "../src/runtime.ts";
+import { cpuMeter, type CpuSpent } from "./cpu.ts";
 
 export interface PipelineResult {
   orders: number;
@@ -17,6 +18,8 @@ export interface PipelineResult {
   p50Ms: number | null;
   p99Ms: number | null;
   peakRssMb: number;
+  /** CPU spent from start to finish by this process and by the server of `serverPid`. */
+  cpu: CpuSpent;
 }
 
 /** Settings for a bench run: the caller's flags plus the run's own data dir and caps. */
@@ -27,7 +30,12 @@ export function benchConfig(flags: Record<string, unknown>, n: number, dataDir: 
   });
 }
 
-export async function runPipeline(flags: Record<string, unknown>, n: number, prepare?: (config: Readonly<Config>) => Promise<void>): Promise<PipelineResult> {
+export async function runPipeline(
+  flags: Record<string, unknown>,
+  n: number,
+  prepare?: (config: Readonly<Config>) => Promise<void>,
+  serverPid: number | null = null,
+): Promise<PipelineResult> {
   const dataDir = mkdtempSync(join(tmpdir(), "ecom-bench-"));
   const config = benchConfig(flags, n, dataDir);
   await prepare?.(config);
@@ -37,6 +45,7 @@ export async function runPipeline(flags: Record<string, unknown>, n: number, pre
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   const base = await openBase(config, log);
   const started = performance.now();
+  const spent = cpuMeter(serverPid);
   const pipeline = await startPipeline(base);
   const { counters } = base.ctx;
   const deadline = Date.now() + 600_000;
@@ -49,6 +58,7 @@ export async function runPipeline(flags: Record<string, unknown>, n: number, pre
     await Bun.sleep(5);
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = spent();
   const { metrics } = base.ctx;
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
@@ -62,6 +72,7 @@ export async function runPipeline(flags: Record<string, unknown>, n: number, pre
     p50Ms: metrics.percentile(50),
     p99Ms: metrics.percentile(99),
     peakRssMb: peakRss / 1024 / 1024,
+    cpu,
   };
   await pipeline.stop();
   rmSync(dataDir, { recursive: true, force: true });

@@ -32,6 +32,25 @@ if (store === "cassandra") {
   }
   console.log(`ceiling: driver alone, same rows (fact + orders_by_customer + payments_by_id row per order), best method: ${fmt(ceiling.ordersPerSec)} orders/s (${ceiling.method})`);
   console.log(`pipeline/ceiling: ${fmt((pipeline.ordersPerSec / ceiling.ordersPerSec) * 100, 1)}% (target >= 70%)`);
+  // Where the cores went: ecom's and Cassandra's CPU per order, in the pipeline and in the best ceiling pass.
+  const cores = navigator.hardwareConcurrency;
+  const perOrder = (cpu: { self: number; server: number | null; wall: number }, orders: number, who: string) => {
+    const us = (s: number) => fmt((s / orders) * 1e6);
+    const server = cpu.server === null ? "Cassandra n/a" : `Cassandra ${us(cpu.server)} us (${fmt(cpu.server / cpu.wall, 2)} cores)`;
+    return `${who} ${us(cpu.self)} us (${fmt(cpu.self / cpu.wall, 2)} cores) + ${server}`;
+  };
+  console.log(`CPU per order: pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}`);
+  if (pipeline.cpu.server !== null && ceiling.cpu.server !== null) {
+    // On cores both saturate, rates are in inverse ratio to CPU per order; with Cassandra on cores of its own, to
+    // Cassandra's CPU per order alone.
+    const all = (c: { self: number; server: number | null }, orders: number) => ((c.self + c.server!) / orders) * 1e6;
+    const [p, c] = [all(pipeline.cpu, pipeline.orders), all(ceiling.cpu, n)];
+    const [ps, cs] = [(pipeline.cpu.server / pipeline.orders) * 1e6, (ceiling.cpu.server / n) * 1e6];
+    console.log(
+      `CPU bound: all CPU per order ${fmt(p)} us (pipeline) vs ${fmt(c)} us (ceiling): on shared saturated cores the pipeline reaches at most ${fmt((c / p) * 100, 1)}% of the ceiling; ` +
+        `Cassandra's CPU alone ${fmt(ps)} vs ${fmt(cs)} us: even with ecom elsewhere at most ${fmt((cs / ps) * 100, 1)}%`,
+    );
+  }
   console.log(`for reference, fact rows alone (one INSERT per order): ${fmt(factRows.rowsPerSec)} rows/s at concurrency ${factRows.concurrency}; pipeline orders/s is ${fmt((pipeline.ordersPerSec / factRows.rowsPerSec) * 100, 1)}% of it`);
   process.exit(0);
 }
@@ -51,10 +70,14 @@ if (transport === "sns-sqs" || transport === "pubsub") {
   );
   console.log(`pipeline/ceiling (messages/s end to end): ${fmt((pipeline.messagesPerSec / ceiling.endToEndPerSec) * 100, 1)}% (target >= 70%)`);
   console.log(`pipeline/fan-out ceiling (same shape): ${fmt((pipeline.messagesPerSec / fanout.endToEndPerSec) * 100, 1)}%`);
+  const { cpu } = pipeline;
+  const server = cpu.server === null ? "server n/a" : `${transport === "pubsub" ? "emulator" : "moto"} ${fmt((cpu.server / (2 * n)) * 1e6)} us (${fmt(cpu.server / cpu.wall, 2)} cores)`;
+  console.log(`CPU per message in the pipeline: ecom ${fmt((cpu.self / (2 * n)) * 1e6)} us (${fmt(cpu.self / cpu.wall, 2)} cores) + ${server}, of ${navigator.hardwareConcurrency} cores`);
   process.exit(0);
 }
 // Warm-up run (JIT, page cache), then the measured one.
 await runPipeline(cli.flags, Math.min(5000, n));
 const result = await runPipeline(cli.flags, n);
 print("pipeline", result);
+console.log(`CPU: ${fmt((result.cpu.self / (2 * n)) * 1e6, 1)} us per message, ${fmt(result.cpu.self / result.cpu.wall, 2)} cores of ${navigator.hardwareConcurrency}`);
 process.exit(0);
