@@ -23,15 +23,22 @@ console.log(`ecom bench: transport=${transport} store=${store} n=${n} cores=${na
 if (store === "cassandra") {
   // Fresh migrated keyspaces per run; the ceiling is the driver alone writing the same rows, in the same process.
   const { benchCassandra } = await import("./cassandra-ceiling.ts");
-  const { pipeline, ceiling, ceilings, factRows } = await benchCassandra(cli.flags, n);
+  const { pipeline, ceiling, ceilings, statements, factRows } = await benchCassandra(cli.flags, n);
   print("pipeline", pipeline);
-  const how = { single: "one prepared INSERT per row", batch: "unlogged batches of <= 10 partitions on one replica" } as const;
+  const how = {
+    single: "one prepared INSERT per row",
+    batch: "unlogged batches of <= 10 partitions on one replica",
+    statements: "the pipeline's own statements: order rows, then per payment a key read and its three row writes, batched as the store does",
+  } as const;
   for (const c of ceilings) {
     const levels = c.levels.map((l) => `${l.concurrency}: ${fmt(l.ordersPerSec)}`).join(", ");
     console.log(`ceiling (${c.method}, ${how[c.method]}): ${fmt(c.ordersPerSec)} orders/s at concurrency ${c.concurrency} (${levels})`);
   }
   console.log(`ceiling: driver alone, same rows (fact + orders_by_customer + payments_by_id row per order), best method: ${fmt(ceiling.ordersPerSec)} orders/s (${ceiling.method})`);
   console.log(`pipeline/ceiling: ${fmt((pipeline.ordersPerSec / ceiling.ordersPerSec) * 100, 1)}% (target >= 70%)`);
+  const levels = statements.levels.map((l) => `${l.concurrency}: ${fmt(l.ordersPerSec)}`).join(", ");
+  console.log(`driver alone, ${how.statements}: ${fmt(statements.ordersPerSec)} orders/s at concurrency ${statements.concurrency} (${levels})`);
+  console.log(`pipeline/same-statements driver: ${fmt((pipeline.ordersPerSec / statements.ordersPerSec) * 100, 1)}% (what ecom's messaging, inbox and scheduling cost on top of the same Cassandra work)`);
   // Where the cores went: ecom's and Cassandra's CPU per order, in the pipeline and in the best ceiling pass.
   const cores = navigator.hardwareConcurrency;
   const perOrder = (cpu: { self: number; server: number | null; wall: number }, orders: number, who: string) => {
@@ -39,7 +46,7 @@ if (store === "cassandra") {
     const server = cpu.server === null ? "Cassandra n/a" : `Cassandra ${us(cpu.server)} us (${fmt(cpu.server / cpu.wall, 2)} cores)`;
     return `${who} ${us(cpu.self)} us (${fmt(cpu.self / cpu.wall, 2)} cores) + ${server}`;
   };
-  console.log(`CPU per order: pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}`);
+  console.log(`CPU per order: pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}; same-statements driver ${perOrder(statements.cpu, n, "client")}`);
   if (pipeline.cpu.server !== null && ceiling.cpu.server !== null) {
     // On cores both saturate, rates are in inverse ratio to CPU per order; with Cassandra on cores of its own, to
     // Cassandra's CPU per order alone.
