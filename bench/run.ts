@@ -46,18 +46,7 @@ if (store === "cassandra") {
     const server = cpu.server === null ? "Cassandra n/a" : `Cassandra ${us(cpu.server)} us (${fmt(cpu.server / cpu.wall, 2)} cores)`;
     return `${who} ${us(cpu.self)} us (${fmt(cpu.self / cpu.wall, 2)} cores) + ${server}`;
   };
-  console.log(`CPU per order: pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}; same-statements driver ${perOrder(statements.cpu, n, "client")}`);
-  if (pipeline.cpu.server !== null && ceiling.cpu.server !== null) {
-    // On cores both saturate, rates are in inverse ratio to CPU per order; with Cassandra on cores of its own, to
-    // Cassandra's CPU per order alone.
-    const all = (c: { self: number; server: number | null }, orders: number) => ((c.self + c.server!) / orders) * 1e6;
-    const [p, c] = [all(pipeline.cpu, pipeline.orders), all(ceiling.cpu, n)];
-    const [ps, cs] = [(pipeline.cpu.server / pipeline.orders) * 1e6, (ceiling.cpu.server / n) * 1e6];
-    console.log(
-      `CPU bound: all CPU per order ${fmt(p)} us (pipeline) vs ${fmt(c)} us (ceiling): on shared saturated cores the pipeline reaches at most ${fmt((c / p) * 100, 1)}% of the ceiling; ` +
-        `Cassandra's CPU alone ${fmt(ps)} vs ${fmt(cs)} us: even with ecom elsewhere at most ${fmt((cs / ps) * 100, 1)}%`,
-    );
-  }
+  console.log(`CPU per order (of ${cores} cores): pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}; same-statements driver ${perOrder(statements.cpu, n, "client")}`);
   console.log(`for reference, fact rows alone (one INSERT per order): ${fmt(factRows.rowsPerSec)} rows/s at concurrency ${factRows.concurrency}; pipeline orders/s is ${fmt((pipeline.ordersPerSec / factRows.rowsPerSec) * 100, 1)}% of it`);
   process.exit(0);
 }
