@@ -122,7 +122,8 @@ export const facts = sqliteTable(
     paymentStatus: text("payment_status"),
     paymentDatetime: text("payment_datetime"),
   },
-  (t) => [index("facts_by_customer").on(t.customerId, t.creationDate), index("facts_by_payment").on(t.paymentId)],
+  // No index by customer (see migration v3): ordersByCustomer scans.
+  (t) => [index("facts_by_payment").on(t.paymentId)],
 );
 
 /** Durable dead-letter records (SQLite store). */
