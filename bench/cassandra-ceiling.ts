@@ -27,9 +27,7 @@ export async function measureCassandraCeiling(
   config: CassandraConfig,
   rows: Order[],
 ): Promise<{ rowsPerSec: number; concurrency: number; levels: CeilingLevel[] }> {
-  const client = new cassandra.Client(cassandraClientOptions(config));
-  await client.connect();
-  try {
+  return withClient(config, async (client) => {
     const query =
       `INSERT INTO ${config.keyspace}.orders_payments_facts ` +
       "(order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
@@ -51,6 +49,15 @@ export async function measureCassandraCeiling(
     }
     const best = levels.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
     return { ...best, levels };
+  });
+}
+
+/** Runs `fn` with a connected driver client, shut down afterwards. */
+async function withClient<T>(config: CassandraConfig, fn: (client: cassandra.Client) => Promise<T>): Promise<T> {
+  const client = new cassandra.Client(cassandraClientOptions(config));
+  await client.connect();
+  try {
+    return await fn(client);
   } finally {
     await client.shutdown();
   }
@@ -69,6 +76,32 @@ export interface SameRowsCeiling {
   levels: { concurrency: number; ordersPerSec: number }[];
   /** CPU of the best timed pass: the client's and Cassandra's. */
   cpu: CpuSpent;
+}
+
+/**
+ * Runs `run(concurrency)` PASSES times at each level, keeping each level's fastest pass (with its CPU), and returns the
+ * best level: orders/s for `orders` orders a pass.
+ */
+async function bestLevel(
+  method: CeilingMethod,
+  concurrencies: readonly number[],
+  orders: number,
+  run: (concurrency: number) => Promise<void>,
+  serverPid: number | null,
+): Promise<SameRowsCeiling> {
+  const levels: (SameRowsCeiling["levels"][number] & { cpu: CpuSpent })[] = [];
+  for (const concurrency of concurrencies) {
+    let best: CpuSpent | null = null;
+    for (let pass = 0; pass < PASSES; pass++) {
+      const spent = cpuMeter(serverPid);
+      await run(concurrency);
+      const pass = spent();
+      if (!best || pass.wall < best.wall) best = pass;
+    }
+    levels.push({ concurrency, ordersPerSec: Math.round(orders / best!.wall), cpu: best! });
+  }
+  const best = levels.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
+  return { ordersPerSec: best.ordersPerSec, concurrency: best.concurrency, cpu: best.cpu, method, levels: levels.map(({ concurrency, ordersPerSec }) => ({ concurrency, ordersPerSec })) };
 }
 
 /** How the driver sends the rows: one prepared INSERT per row, or unlogged batches of rows sharing a replica. */
@@ -93,9 +126,7 @@ export async function measureSameRowsCeiling(
   method: CeilingMethod = "single",
   serverPid: number | null = null,
 ): Promise<SameRowsCeiling> {
-  const client = new cassandra.Client(cassandraClientOptions(config));
-  await client.connect();
-  try {
+  return withClient(config, async (client) => {
     const ks = config.keyspace;
     const cols = "customer_id, item, quantity, price, shipping_address, order_status, creation_date, payment_id, payment_method, card_last_four, payment_status, payment_datetime";
     const fact = `INSERT INTO ${ks}.orders_payments_facts (order_id, ${cols}) VALUES (${Array(13).fill("?").join(", ")})`;
@@ -127,22 +158,8 @@ export async function measureSameRowsCeiling(
       await Promise.all(Array.from({ length: concurrencyLevel }, worker));
     };
     await run(method === "single" ? 128 : 32);
-    const levels: (SameRowsCeiling["levels"][number] & { cpu: CpuSpent })[] = [];
-    for (const concurrency of method === "single" ? CONCURRENCY_LEVELS : BATCH_CONCURRENCY_LEVELS) {
-      let best: CpuSpent | null = null;
-      for (let pass = 0; pass < PASSES; pass++) {
-        const spent = cpuMeter(serverPid);
-        await run(concurrency);
-        const pass = spent();
-        if (!best || pass.wall < best.wall) best = pass;
-      }
-      levels.push({ concurrency, ordersPerSec: Math.round(rows.length / best!.wall), cpu: best! });
-    }
-    const best = levels.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
-    return { ordersPerSec: best.ordersPerSec, concurrency: best.concurrency, cpu: best.cpu, method, levels: levels.map(({ concurrency, ordersPerSec }) => ({ concurrency, ordersPerSec })) };
-  } finally {
-    await client.shutdown();
-  }
+    return await bestLevel(method, method === "single" ? CONCURRENCY_LEVELS : BATCH_CONCURRENCY_LEVELS, rows.length, run, serverPid);
+  });
 }
 
 /**
@@ -157,9 +174,7 @@ export async function measureSameStatementsCeiling(
   rows: { order: Order; payment: Payment }[],
   serverPid: number | null = null,
 ): Promise<SameRowsCeiling> {
-  const client = new cassandra.Client(cassandraClientOptions(config));
-  await client.connect();
-  try {
+  return withClient(config, async (client) => {
     const ks = config.keyspace;
     const L = cassandra.types.Long.fromNumber;
     const insertFact = `INSERT INTO ${ks}.orders_payments_facts (order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -205,22 +220,8 @@ export async function measureSameStatementsCeiling(
       });
     };
     await run(32);
-    const levels: (SameRowsCeiling["levels"][number] & { cpu: CpuSpent })[] = [];
-    for (const concurrency of BATCH_CONCURRENCY_LEVELS) {
-      let best: CpuSpent | null = null;
-      for (let pass = 0; pass < PASSES; pass++) {
-        const spent = cpuMeter(serverPid);
-        await run(concurrency);
-        const pass = spent();
-        if (!best || pass.wall < best.wall) best = pass;
-      }
-      levels.push({ concurrency, ordersPerSec: Math.round(rows.length / best!.wall), cpu: best! });
-    }
-    const best = levels.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
-    return { ordersPerSec: best.ordersPerSec, concurrency: best.concurrency, cpu: best.cpu, method: "statements", levels: levels.map(({ concurrency, ordersPerSec }) => ({ concurrency, ordersPerSec })) };
-  } finally {
-    await client.shutdown();
-  }
+    return await bestLevel("statements", BATCH_CONCURRENCY_LEVELS, rows.length, run, serverPid);
+  });
 }
 
 export interface CassandraBench {
