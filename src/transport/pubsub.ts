@@ -5,6 +5,7 @@ import {
   Duration,
   PubSub,
   SubscriptionCloseBehaviors,
+  type CallOptions,
   type ClientConfig,
   type CreateSubscriptionOptions,
   type Message,
@@ -44,7 +45,15 @@ const PUBLISH_BATCH_MESSAGES = 1000;
 const PUBLISH_BATCH_MS = 10;
 // Bounds a publish including the client's own retries (its default is 10 minutes): while the broker is away a
 // publish settles as a retryable failure within this, and the relay retries it (rather than one call hanging).
-const PUBLISH_TIMEOUT_MS = 15_000;
+export const PUBLISH_TIMEOUT_MS = 15_000;
+// The client's retry delays (google-gax): its defaults grow x4 (Publish) or x1.3 (Acknowledge, ModifyAckDeadline) up
+// to 60 s, and the total timeout is checked only after a delay has run, so a call begun during an outage could sleep
+// far past its timeout and past the broker's return (measured through a cut proxy: a publish begun at the cut settled
+// 16-65 s later, up to 45 s after the broker was back, holding the relay). Capped, a call settles within its budget
+// plus one RETRY_DELAY_MAX_MS (measured: 15.2-15.9 s).
+export const RETRY_DELAY_MAX_MS = 1_000;
+// Our own bound on a publish, in case the client still does not settle: the relay must get its answer.
+const PUBLISH_GUARD_MS = PUBLISH_TIMEOUT_MS + 5_000;
 // gRPC channel reconnect backoff (grpc-js defaults: 1 s growing x1.6 up to 120 s, so after a 20 s outage the next
 // attempt could be 10+ s away). Capped so publish and streaming pull come back within ~2 s of the broker.
 const RECONNECT_INITIAL_MS = 250;
@@ -64,6 +73,37 @@ const REOPEN_MAX_MS = 10_000;
 const DEAD_LETTER_SOURCE_ATTRIBUTE = "CloudPubSubDeadLetterSourceSubscription";
 
 const silentLogger: TransportLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Call options bounding a unary call and its retries to `budgetMs`, with delays of at most RETRY_DELAY_MAX_MS. */
+export function boundedCall(budgetMs: number): CallOptions {
+  return {
+    timeout: budgetMs,
+    retry: {
+      backoffSettings: {
+        initialRetryDelayMillis: 100,
+        retryDelayMultiplier: 2,
+        maxRetryDelayMillis: RETRY_DELAY_MAX_MS,
+        initialRpcTimeoutMillis: budgetMs,
+        rpcTimeoutMultiplier: 1,
+        maxRpcTimeoutMillis: budgetMs,
+        totalTimeoutMillis: budgetMs,
+      },
+    },
+  };
+}
+
+/**
+ * The budget of an ack or lease-extension call. The client measures how long a lease extension takes, retries
+ * included, and schedules the next one (0.9 x ack deadline - the 99th percentile of that latency) x random later. A
+ * call that waited out an outage (the client's default budget is 60 s) made that negative (measured: latency 22.1 s,
+ * next extension -13.1 s with a 10 s deadline; Node clamps it to 1 ms and warns TimeoutNegativeWarning, seen in the
+ * outage test), so extensions ran back to back until the slow sample left the percentile. Half the ack deadline, plus
+ * one retry delay and the 100 ms batching, stays below 0.9 x the deadline (measured: at most 6.1 s with 10 s); an ack
+ * that fails within it is lost and the message comes back (the inbox dedupes), as before.
+ */
+export function ackCallBudgetMs(ackDeadlineSeconds: number): number {
+  return Math.min(60_000, Math.floor((ackDeadlineSeconds * 1000) / 2));
+}
 
 // gRPC status codes (google.rpc.Code).
 const ALREADY_EXISTS = 6;
@@ -115,11 +155,11 @@ function wrap(error: unknown, what: string, messageIds?: string[]): TransportErr
 // ---------------------------------------------------------------- small helpers
 
 
-/** Rejects when the signal aborts; otherwise settles like `promise`. */
+/** Rejects when the signal aborts (a string reason says why); otherwise settles like `promise`. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
   if (!signal) return promise;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new TransportError(`${what}: aborted`, true, { cause: signal.reason }));
+    const onAbort = () => reject(new TransportError(`${what}: ${typeof signal.reason === "string" ? signal.reason : "aborted"}`, true, { cause: signal.reason }));
     if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
@@ -168,7 +208,7 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
       handle = client.topic(config.topics[topic], {
         batching: { maxMessages: PUBLISH_BATCH_MESSAGES, maxMilliseconds: PUBLISH_BATCH_MS },
         messageOrdering: config.ordering,
-        gaxOpts: { timeout: PUBLISH_TIMEOUT_MS },
+        gaxOpts: boundedCall(PUBLISH_TIMEOUT_MS),
       });
       topics.set(topic, handle);
     }
@@ -204,12 +244,16 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
         ),
       ),
     );
+    const guard = new AbortController();
+    const timer = setTimeout(() => guard.abort(`no answer within ${PUBLISH_GUARD_MS} ms`), PUBLISH_GUARD_MS);
     try {
-      await abortable(all, signal, "Pub/Sub publish");
+      await abortable(all, signal ? AbortSignal.any([signal, guard.signal]) : guard.signal, "Pub/Sub publish");
     } catch (error) {
       // Aborted: whatever is still in flight is unconfirmed (it may still arrive: consumers dedupe on the id).
       const aborted = wrap(error, "Pub/Sub publish");
       for (const message of messages) if (!settled.has(message.id)) failed.push({ id: message.id, error: aborted });
+    } finally {
+      clearTimeout(timer);
     }
     return { failed };
   }
@@ -251,6 +295,7 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
       maxAckDeadline: ackDeadline,
       streamingOptions: { retryMinBackoff: STREAM_RETRY_MIN, retryMaxBackoff: STREAM_RETRY_MAX },
       flowControl: { maxMessages: config.maxMessages, allowExcessMessages: false },
+      batching: { callOptions: boundedCall(ackCallBudgetMs(config.ackDeadlineSeconds)) },
       closeOptions: { behavior: SubscriptionCloseBehaviors.WaitForProcessing, timeout: CLOSE_TIMEOUT },
     });
     const buffer: Message[] = [];

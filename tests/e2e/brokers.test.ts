@@ -209,7 +209,10 @@ for (const broker of BROKERS) {
         expect(during.counters.producer.orders).toBeGreaterThan(producedAtCut);
         expect(during.outbox.pending).toBeGreaterThan(0);
         await proxy.restore();
-        await waitForCompletion(app, exp, 240_000);
+        const restoredAt = Date.now();
+        const done = await waitForCompletion(app, exp, 240_000);
+        const c = done.counters;
+        console.info(`${broker.name} outage: cut ${new Date(cutAt).toISOString()}, back ${new Date(restoredAt).toISOString()}, pipeline complete ${Date.now() - restoredAt} ms after the broker came back; payments dead-lettered unmatched ${c.payment.unmatched}, reconciled ${c.dlq.reconciled}; redelivered (duplicates) order ${c.order.duplicates}, payment ${c.payment.duplicates}`);
         // At-least-once: an ack (SQS delete, Pub/Sub ack) in flight when the broker went away is lost and its
         // message comes back; the inbox absorbs it as a duplicate. So duplicates may exceed the producer's own.
         await verifyFinal(app, exp, SEED, { redeliveries: true });

@@ -1,6 +1,6 @@
 // Drives the compiled ./ecom binary as a subprocess: start, query its API, signal, kill -9.
 import { createServer } from "node:net";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -42,7 +42,8 @@ export async function startEcom(args: string[], env: Record<string, string> = {}
   const port = await freePort();
   const full = [...args];
   if (!full.some((a) => a.startsWith("--port"))) full.push(`--port=${port}`);
-  if (!full.some((a) => a.startsWith("--log-level"))) full.push("--log-level=warn");
+  // ECOM_TEST_LOG_LEVEL (e.g. info) makes a looped run's output() say more when it fails.
+  if (!full.some((a) => a.startsWith("--log-level"))) full.push(`--log-level=${process.env.ECOM_TEST_LOG_LEVEL ?? "warn"}`);
   const actualPort = Number(full.find((a) => a.startsWith("--port="))!.slice(7));
   const proc = Bun.spawn([BINARY, ...full], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   let out = "";
@@ -50,8 +51,9 @@ export async function startEcom(args: string[], env: Record<string, string> = {}
     const decoder = new TextDecoder();
     for await (const chunk of stream) out += decoder.decode(chunk);
   };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+  // ECOM_TEST_OUTPUT_DIR keeps every process's whole output there once it exits (looped runs that pass, too).
+  if (process.env.ECOM_TEST_OUTPUT_DIR) void pumped.then(() => writeFileSync(join(process.env.ECOM_TEST_OUTPUT_DIR!, `ecom-${Date.now()}-${port}.log`), out));
   const url = `http://127.0.0.1:${actualPort}`;
   const running: Running = {
     url,

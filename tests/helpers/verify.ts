@@ -1,13 +1,16 @@
 // Final-state checks of a seeded run, through the HTTP API of a running ecom.
 import { expect } from "bun:test";
 import { orderAt } from "../../src/domain/generator.ts";
-import { allDeadLetters, type Running } from "./ecom.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { allDeadLetters, tempDir, type Running } from "./ecom.ts";
 import type { Expected } from "./expected.ts";
 import { waitFor } from "./wait.ts";
 
 /** Waits until every order, matched payment and unmatched dead letter has been handled. */
 export async function waitForCompletion(app: Running, exp: Expected, timeoutMs = 120_000) {
-  return waitFor("the pipeline to finish", async () => {
+  const started = Date.now();
+  const done = waitFor("the pipeline to finish", async () => {
     const s = await app.get("/status");
     const c = s.counters;
     const done =
@@ -18,6 +21,22 @@ export async function waitForCompletion(app: Running, exp: Expected, timeoutMs =
       s.outbox.pending === 0;
     return done ? s : null;
   }, { timeoutMs, intervalMs: 250 });
+  // A timeout explains itself: where the pipeline stood and what ecom last said.
+  return done.catch(async (error) => {
+    const status = await app.get("/status").catch((e) => `unavailable: ${(e as Error).message}`);
+    console.error(`waitForCompletion: gave up after ${Date.now() - started} ms; expected ${JSON.stringify({ orders: exp.orders, matched: exp.matched.length, unmatched: exp.unmatchedIds.length })}`);
+    console.error(`/status: ${JSON.stringify(status)}`);
+    // The dead letters that keep dlq.pending off its expected count, whole (reason, attempts, next retry).
+    const expected = new Set(exp.unmatchedIds.map((id) => `unmatched_order.payment.${id}`));
+    const pending = await allDeadLetters(app, "pending").catch((e) => [`unavailable: ${(e as Error).message}`]);
+    const unexpected = pending.filter((d) => typeof d === "string" || !expected.has(d.id));
+    const found = new Set(pending.map((d) => d?.id));
+    console.error(`pending dead letters: ${pending.length}; unexpected: ${JSON.stringify(unexpected)}; expected but absent: ${JSON.stringify([...expected].filter((id) => !found.has(id)))}`);
+    const log = join(tempDir("ecom-timeout-"), "output.log");
+    writeFileSync(log, app.output());
+    console.error(`ecom output: all of it in ${log}; the last 8000 chars:\n${app.output().slice(-8000)}`);
+    throw error;
+  });
 }
 
 /**

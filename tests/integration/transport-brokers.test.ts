@@ -7,7 +7,7 @@
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import type { AwsConfig, PubsubConfig } from "../../src/config/types.ts";
-import { createPubsubTransport } from "../../src/transport/pubsub.ts";
+import { createPubsubTransport, PUBLISH_TIMEOUT_MS, RETRY_DELAY_MAX_MS } from "../../src/transport/pubsub.ts";
 import { createSnsSqsTransport, type TransportLogger } from "../../src/transport/sns-sqs.ts";
 import {
   TransportError,
@@ -21,7 +21,8 @@ import {
   type TopicName,
   type Transport,
 } from "../../src/transport/types.ts";
-import { moto, pubsubEmulator, serviceAvailable } from "../helpers/services.ts";
+import { startProxy } from "../helpers/proxy.ts";
+import { moto, pubsubEmulator, SERVICES, serviceAvailable } from "../helpers/services.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // moto accepts any signature; the SDK's default chain just needs something to sign with.
@@ -520,6 +521,33 @@ describe.skipIf(!pubsubUp)("pubsub transport (emulator)", () => {
     const order = consume(w.open(), "order");
     await waitFor("50 ordered deliveries", () => order.deliveries.length >= 50);
     expect(order.deliveries.map(idOf)).toEqual(sent.map((m) => m.id));
+  }, SLOW);
+
+  test("broker away: a publish settles as a retryable failure within its timeout plus one retry delay", async () => {
+    // The client's default retry delays grow to 60 s and run past the timeout: measured, a publish begun at the
+    // cut settled 16-65 s later (5 of 6 runs past 18 s), holding the relay well after the broker was back.
+    const proxy = await startProxy(SERVICES.pubsub.port);
+    try {
+      const w = await world(pubsubHarness);
+      const transport = w.open({ emulatorHost: `127.0.0.1:${proxy.port}` });
+      expect((await transport.publish(messages("orders", 1, "before"))).failed).toEqual([]);
+      await proxy.cut();
+      const cutAt = Date.now();
+      // One publish per topic: four retry schedules of their own, each must settle in time.
+      const topics: TopicName[] = ["orders", "payments", "deadletters", "alerts"];
+      const settled = await Promise.all(
+        topics.map(async (topic) => ({ topic, result: await transport.publish(messages(topic, 1, "during")), ms: Date.now() - cutAt })),
+      );
+      for (const { topic, result, ms } of settled) {
+        expect({ topic, failed: result.failed.map((f) => ({ id: f.id, retryable: f.error.retryable })) }).toEqual({ topic, failed: [{ id: "during-0", retryable: true }] });
+        // 1.5 s for a loaded machine's event loop.
+        expect(ms).toBeLessThan(PUBLISH_TIMEOUT_MS + RETRY_DELAY_MAX_MS + 1_500);
+      }
+      await proxy.restore();
+      expect((await transport.publish(messages("orders", 1, "after"))).failed).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   }, SLOW);
 
   brokerBehaviour(pubsubHarness);
