@@ -30,6 +30,7 @@ import {
   type TransportLogger,
 } from "./types.ts";
 import { pause as sleep } from "../util/pause.ts";
+import { Signal } from "../util/signal.ts";
 
 export type { TransportLogger } from "./types.ts";
 
@@ -164,19 +165,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-/** A promise-based wake-up: waiters resume on the next notify(). */
-class Signal {
-  #waiters: (() => void)[] = [];
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-  notify(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
-  }
 }
 
 // ---------------------------------------------------------------- transport

@@ -44,6 +44,7 @@ import {
   type TransportLogger,
 } from "./types.ts";
 import { pause as sleep } from "../util/pause.ts";
+import { Signal } from "../util/signal.ts";
 
 export type { TransportLogger } from "./types.ts";
 
@@ -157,29 +158,6 @@ async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: 
     while (next < items.length) await work(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** A promise-based wake-up: waiters resume on the next notify(), after `ms` when given, or when `signal` aborts. */
-class Signal {
-  #waiters = new Set<() => void>();
-  wait(signal?: AbortSignal, ms?: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
-      const timer = ms === undefined ? undefined : setTimeout(done, Math.max(0, ms));
-      const waiters = this.#waiters;
-      function done() {
-        clearTimeout(timer);
-        waiters.delete(done);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      }
-      signal?.addEventListener("abort", done, { once: true });
-      waiters.add(done);
-    });
-  }
-  notify(): void {
-    for (const wake of [...this.#waiters]) wake();
-  }
 }
 
 function entryBytes(message: OutgoingMessage): number {
