@@ -1,5 +1,6 @@
 // `bun run bench [--store=cassandra] [--transport=sns-sqs|pubsub] [--n=N]`: end-to-end numbers, with ceilings where asked.
 import { parseCli } from "../src/config/cli.ts";
+import type { CpuSpent } from "./cpu.ts";
 import { runPipeline, type PipelineResult } from "./pipeline.ts";
 
 const argv = process.argv.slice(2);
@@ -11,6 +12,10 @@ const store = (cli.flags.store as string | undefined) ?? "sqlite";
 const n = nArg ? Number(nArg.slice(4)) : transport === "sns-sqs" ? 500 : transport === "pubsub" ? 10_000 : store === "sqlite" ? 100_000 : 20_000;
 
 const fmt = (x: number | null, digits = 0) => (x === null ? "n/a" : x.toLocaleString("en-US", { maximumFractionDigits: digits }));
+/** "<who> X us (Y cores)": CPU seconds spent over `count` orders or messages in `wall` seconds (null: not measured). */
+const cpuText = (who: string, seconds: number | null, count: number, wall: number, digits = 0) =>
+  seconds === null ? `${who} n/a` : `${who} ${fmt((seconds / count) * 1e6, digits)} us (${fmt(seconds / wall, 2)} cores)`;
+const levelsText = (levels: { concurrency: number; ordersPerSec: number }[]) => levels.map((l) => `${l.concurrency}: ${fmt(l.ordersPerSec)}`).join(", ");
 function print(label: string, r: PipelineResult) {
   console.log(
     `${label}: ${fmt(r.orders)} orders + ${fmt(r.payments)} payments in ${r.seconds.toFixed(2)} s | ` +
@@ -31,22 +36,15 @@ if (store === "cassandra") {
     statements: "the pipeline's own statements: order rows, then per payment a key read and its three row writes, batched as the store does",
   } as const;
   for (const c of ceilings) {
-    const levels = c.levels.map((l) => `${l.concurrency}: ${fmt(l.ordersPerSec)}`).join(", ");
-    console.log(`ceiling (${c.method}, ${how[c.method]}): ${fmt(c.ordersPerSec)} orders/s at concurrency ${c.concurrency} (${levels})`);
+    console.log(`ceiling (${c.method}, ${how[c.method]}): ${fmt(c.ordersPerSec)} orders/s at concurrency ${c.concurrency} (${levelsText(c.levels)})`);
   }
   console.log(`ceiling: driver alone, same rows (fact + orders_by_customer + payments_by_id row per order), best method: ${fmt(ceiling.ordersPerSec)} orders/s (${ceiling.method})`);
   console.log(`pipeline/ceiling: ${fmt((pipeline.ordersPerSec / ceiling.ordersPerSec) * 100, 1)}% (target >= 70%)`);
-  const levels = statements.levels.map((l) => `${l.concurrency}: ${fmt(l.ordersPerSec)}`).join(", ");
-  console.log(`driver alone, ${how.statements}: ${fmt(statements.ordersPerSec)} orders/s at concurrency ${statements.concurrency} (${levels})`);
+  console.log(`driver alone, ${how.statements}: ${fmt(statements.ordersPerSec)} orders/s at concurrency ${statements.concurrency} (${levelsText(statements.levels)})`);
   console.log(`pipeline/same-statements driver: ${fmt((pipeline.ordersPerSec / statements.ordersPerSec) * 100, 1)}% (what ecom's messaging, inbox and scheduling cost on top of the same Cassandra work)`);
   // Where the cores went: ecom's and Cassandra's CPU per order, in the pipeline and in the best ceiling pass.
-  const cores = navigator.hardwareConcurrency;
-  const perOrder = (cpu: { self: number; server: number | null; wall: number }, orders: number, who: string) => {
-    const us = (s: number) => fmt((s / orders) * 1e6);
-    const server = cpu.server === null ? "Cassandra n/a" : `Cassandra ${us(cpu.server)} us (${fmt(cpu.server / cpu.wall, 2)} cores)`;
-    return `${who} ${us(cpu.self)} us (${fmt(cpu.self / cpu.wall, 2)} cores) + ${server}`;
-  };
-  console.log(`CPU per order (of ${cores} cores): pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}; same-statements driver ${perOrder(statements.cpu, n, "client")}`);
+  const perOrder = (cpu: CpuSpent, orders: number, who: string) => `${cpuText(who, cpu.self, orders, cpu.wall)} + ${cpuText("Cassandra", cpu.server, orders, cpu.wall)}`;
+  console.log(`CPU per order (of ${navigator.hardwareConcurrency} cores): pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}; same-statements driver ${perOrder(statements.cpu, n, "client")}`);
   console.log(`for reference, fact rows alone (one INSERT per order): ${fmt(factRows.rowsPerSec)} rows/s at concurrency ${factRows.concurrency}; pipeline orders/s is ${fmt((pipeline.ordersPerSec / factRows.rowsPerSec) * 100, 1)}% of it`);
   process.exit(0);
 }
@@ -67,13 +65,13 @@ if (transport === "sns-sqs" || transport === "pubsub") {
   console.log(`pipeline/ceiling (messages/s end to end): ${fmt((pipeline.messagesPerSec / ceiling.endToEndPerSec) * 100, 1)}% (target >= 70%)`);
   console.log(`pipeline/fan-out ceiling (same shape): ${fmt((pipeline.messagesPerSec / fanout.endToEndPerSec) * 100, 1)}%`);
   const { cpu } = pipeline;
-  const server = cpu.server === null ? "server n/a" : `${transport === "pubsub" ? "emulator" : "moto"} ${fmt((cpu.server / (2 * n)) * 1e6)} us (${fmt(cpu.server / cpu.wall, 2)} cores)`;
-  console.log(`CPU per message in the pipeline: ecom ${fmt((cpu.self / (2 * n)) * 1e6)} us (${fmt(cpu.self / cpu.wall, 2)} cores) + ${server}, of ${navigator.hardwareConcurrency} cores`);
+  const server = cpuText(transport === "pubsub" ? "emulator" : "moto", cpu.server, 2 * n, cpu.wall);
+  console.log(`CPU per message in the pipeline: ${cpuText("ecom", cpu.self, 2 * n, cpu.wall)} + ${server}, of ${navigator.hardwareConcurrency} cores`);
   process.exit(0);
 }
 // Warm-up run (JIT, page cache), then the measured one.
 await runPipeline(cli.flags, Math.min(5000, n));
 const result = await runPipeline(cli.flags, n);
 print("pipeline", result);
-console.log(`CPU: ${fmt((result.cpu.self / (2 * n)) * 1e6, 1)} us per message, ${fmt(result.cpu.self / result.cpu.wall, 2)} cores of ${navigator.hardwareConcurrency}`);
+console.log(`CPU per message: ${cpuText("ecom", result.cpu.self, 2 * n, result.cpu.wall, 1)}, of ${navigator.hardwareConcurrency} cores`);
 process.exit(0);

@@ -10,7 +10,7 @@ import { waitFor } from "./wait.ts";
 /** Waits until every order, matched payment and unmatched dead letter has been handled. */
 export async function waitForCompletion(app: Running, exp: Expected, timeoutMs = 120_000) {
   const started = Date.now();
-  const done = waitFor("the pipeline to finish", async () => {
+  const finished = waitFor("the pipeline to finish", async () => {
     const s = await app.get("/status");
     const c = s.counters;
     const done =
@@ -22,7 +22,7 @@ export async function waitForCompletion(app: Running, exp: Expected, timeoutMs =
     return done ? s : null;
   }, { timeoutMs, intervalMs: 250 });
   // A timeout explains itself: where the pipeline stood and what ecom last said.
-  return done.catch(async (error) => {
+  return finished.catch(async (error) => {
     const status = await app.get("/status").catch((e) => `unavailable: ${(e as Error).message}`);
     console.error(`waitForCompletion: gave up after ${Date.now() - started} ms; expected ${JSON.stringify({ orders: exp.orders, matched: exp.matched.length, unmatched: exp.unmatchedIds.length })}`);
     console.error(`/status: ${JSON.stringify(status)}`);
