@@ -346,6 +346,7 @@ async function main(): Promise<void> {
       maxDeliveryAttempts: 5,
       ackDeadlineSeconds: 60,
       maxMessages: 1000,
+      streams: 5,
       ordering: false,
       topics: { orders: "", payments: "", deadletters: "", alerts: "" },
       subscriptions: { order: "", analytics: "", payment: "", dlq: "" },

@@ -237,7 +237,7 @@ export interface CassandraBench {
 }
 
 /** Runs `fn` on a fresh keyspace, migrated first and dropped afterwards. */
-async function withFreshKeyspace<T>(config: CassandraConfig, fn: (config: CassandraConfig) => Promise<T>): Promise<T> {
+export async function withFreshKeyspace<T>(config: CassandraConfig, fn: (config: CassandraConfig) => Promise<T>): Promise<T> {
   const fresh = { ...config, keyspace: `ecom_bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` };
   const store = await createCassandraStore(fresh);
   try {

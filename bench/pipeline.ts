@@ -20,6 +20,9 @@ export interface PipelineResult {
   peakRssMb: number;
   /** CPU spent from start to finish by this process and by the server of `serverPid`. */
   cpu: CpuSpent;
+  /** How the payments found their orders: matched by the payment role, or dead-lettered unmatched and reconciled later. */
+  matched: number;
+  reconciled: number;
 }
 
 /** Settings for a bench run: the caller's flags plus the run's own data dir and caps. */
@@ -73,6 +76,8 @@ export async function runPipeline(
     p99Ms: metrics.percentile(99),
     peakRssMb: peakRss / 1024 / 1024,
     cpu,
+    matched: counters.get("payment").matched ?? 0,
+    reconciled: counters.get("dlq").reconciled ?? 0,
   };
   await pipeline.stop();
   rmSync(dataDir, { recursive: true, force: true });

@@ -22,6 +22,7 @@ function print(label: string, r: PipelineResult) {
       `orders/s ${fmt(r.ordersPerSec)} | payments/s ${fmt(r.paymentsPerSec)} | messages/s ${fmt(r.messagesPerSec)} | ` +
       `produce→stored p50 ${fmt(r.p50Ms, 1)} ms p99 ${fmt(r.p99Ms, 1)} ms | peak RSS ${fmt(r.peakRssMb, 1)} MB`,
   );
+  console.log(`  payments matched on arrival ${fmt(r.matched)}, reconciled after overtaking their order ${fmt(r.reconciled)}`);
 }
 
 console.log(`ecom bench: transport=${transport} store=${store} n=${n} cores=${navigator.hardwareConcurrency}`);

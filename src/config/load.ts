@@ -202,6 +202,7 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
       maxDeliveryAttempts: get("pubsub-max-delivery-attempts"),
       ackDeadlineSeconds: get("pubsub-ack-deadline"),
       maxMessages: get("pubsub-max-messages"),
+      streams: get("pubsub-streams"),
       ordering: get("pubsub-ordering"),
       topics: { orders: get("pubsub-orders-topic"), payments: get("pubsub-payments-topic"), deadletters: get("pubsub-dlq-topic"), alerts: get("pubsub-alerts-topic") },
       subscriptions: { order: get("pubsub-order-sub"), analytics: get("pubsub-analytics-sub"), payment: get("pubsub-payment-sub"), dlq: get("pubsub-dlq-sub") },

@@ -41,6 +41,8 @@ export interface PubsubConfig {
   maxDeliveryAttempts: number;
   ackDeadlineSeconds: number;
   maxMessages: number;
+  /** Streaming-pull streams per subscriber. */
+  streams: number;
   ordering: boolean;
   topics: { orders: string; payments: string; deadletters: string; alerts: string };
   subscriptions: { order: string; analytics: string; payment: string; dlq: string };

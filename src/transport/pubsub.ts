@@ -281,7 +281,7 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
     const sub: Subscription = client.subscription(name, {
       minAckDeadline: ackDeadline,
       maxAckDeadline: ackDeadline,
-      streamingOptions: { retryMinBackoff: STREAM_RETRY_MIN, retryMaxBackoff: STREAM_RETRY_MAX },
+      streamingOptions: { maxStreams: config.streams, retryMinBackoff: STREAM_RETRY_MIN, retryMaxBackoff: STREAM_RETRY_MAX },
       flowControl: { maxMessages: config.maxMessages, allowExcessMessages: false },
       batching: { callOptions: boundedCall(ackCallBudgetMs(config.ackDeadlineSeconds)) },
       closeOptions: { behavior: SubscriptionCloseBehaviors.WaitForProcessing, timeout: CLOSE_TIMEOUT },

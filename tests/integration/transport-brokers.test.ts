@@ -72,6 +72,7 @@ function pubsubConfig(overrides: Partial<PubsubConfig> = {}): PubsubConfig {
     maxDeliveryAttempts: 5,
     ackDeadlineSeconds: 30,
     maxMessages: 1000,
+    streams: 5,
     ordering: false,
     topics: { orders: `${p}-orders`, payments: `${p}-payments`, deadletters: `${p}-dlq`, alerts: `${p}-alerts` },
     subscriptions: { order: `${p}-orders-sub`, analytics: `${p}-orders-analytics-sub`, payment: `${p}-payments-sub`, dlq: `${p}-dlq-sub` },
