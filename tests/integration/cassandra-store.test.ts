@@ -224,6 +224,36 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     expect(await store.getFact(3999)).toBeNull();
   });
 
+  test("a payment finds an order another process wrote (by reading) and one this store wrote (from memory, no read)", async () => {
+    const other = await createCassandraStore(configFor(RUN)); // another process: its own client, nothing in common
+    stores.push(other);
+    await other.upsertOrders([order(3101, 61, "2026-11-20T10:00:00.000Z")]);
+    await store.upsertOrders([order(3102, 61, "2026-11-21T10:00:00.000Z")]);
+    expect(await store.applyPayments([payment(7101, 3101), payment(7102, 3102)])).toEqual([true, true]);
+    const byCustomer = await cql(`SELECT order_id, creation_date, payment_id FROM ${RUN}.orders_by_customer WHERE customer_id = ?`, [cassandra.types.Long.fromNumber(61)]);
+    expect(byCustomer.rows.map(plain)).toEqual([
+      { order_id: 3102, creation_date: "2026-11-21T10:00:00.000Z", payment_id: 7102 },
+      { order_id: 3101, creation_date: "2026-11-20T10:00:00.000Z", payment_id: 7101 },
+    ]);
+    expect(await other.getFact(3102)).toEqual({ ...order(3102, 61, "2026-11-21T10:00:00.000Z"), ...payment(7102, 3102) });
+
+    // With the fact row deleted behind both stores' backs, only the other one (which reads) sees it gone: this store
+    // matches the payment from what it wrote, without asking Cassandra.
+    await cql(`DELETE FROM ${RUN}.orders_payments_facts WHERE order_id = ?`, [cassandra.types.Long.fromNumber(3101)]);
+    await cql(`DELETE FROM ${RUN}.orders_payments_facts WHERE order_id = ?`, [cassandra.types.Long.fromNumber(3102)]);
+    expect(await other.applyPayments([payment(7103, 3102)])).toEqual([false]);
+    expect(await store.applyPayments([payment(7104, 3101), payment(7105, 3102)])).toEqual([false, true]);
+  });
+
+  test("an order is remembered only once Cassandra confirmed its write", async () => {
+    const failing = await createCassandraStore(configFor(RUN, { writeConsistency: "TWO" })); // unavailable on one node
+    stores.push(failing);
+    await expect(failing.upsertOrders([order(3201, 62, "2026-11-20T10:00:00.000Z")])).rejects.toBeInstanceOf(StoreError);
+    expect(await failing.applyPayments([payment(7201, 3201)])).toEqual([false]);
+    await store.upsertOrders([order(3201, 62, "2026-11-20T10:00:00.000Z")]);
+    expect(await failing.applyPayments([payment(7202, 3201)]).catch((e: unknown) => e)).toBeInstanceOf(StoreError); // found by its read; its write fails
+  });
+
   test("an order re-sent with another creation_date is listed once, at its new place", async () => {
     await store.upsertOrders([order(4001, 70, "2026-11-01T00:00:00.000Z"), order(4002, 70, "2026-11-02T00:00:00.000Z")]);
     await store.upsertOrders([order(4001, 70, "2026-11-03T00:00:00.000Z")]);
