@@ -34,7 +34,7 @@ if (store === "cassandra") {
   const how = {
     single: "one prepared INSERT per row",
     batch: "unlogged batches of <= 10 partitions on one replica",
-    statements: "the pipeline's own statements: order rows, then per payment a key read and its three row writes, batched as the store does",
+    statements: "the pipeline's own statements: order rows, then per payment its three row writes (the order's key known, as the store knows the orders it wrote), batched as the store does",
   } as const;
   for (const c of ceilings) {
     console.log(`ceiling (${c.method}, ${how[c.method]}): ${fmt(c.ordersPerSec)} orders/s at concurrency ${c.concurrency} (${levelsText(c.levels)})`);
