@@ -16,6 +16,10 @@ import type {
 import { DEAD_LETTER_STATUSES } from "../domain/model.ts";
 import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, Store } from "./types.ts";
 import { SchemaMissingError, StoreError } from "./types.ts";
+import { guardControlConnectionRefresh } from "./driver-patch.ts";
+
+// A driver bug can otherwise end the process while Cassandra is away (see driver-patch.ts).
+guardControlConnectionRefresh();
 
 const { Client, ExecutionProfile, auth, errors, policies, types } = cassandra;
 type Row = cassandra.types.Row;
