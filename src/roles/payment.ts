@@ -6,11 +6,19 @@ import { pause } from "./context.ts";
 import { commit, consumerRole, deadLetterFor, firstPerKey, observeLatency, splitBatch, untilStored } from "./consume.ts";
 
 /**
- * A payment whose order is absent gets one more look this long after the first before it is dead-lettered: a payment
- * consumed while its order's batch is still being written (the common race) then matches here, instead of taking the
- * detour through the dead-letter records and a reconciliation pass, which costs the store several times more.
+ * A payment whose order is absent gets more looks before it is dead-lettered, the first this long after the first try:
+ * a payment consumed while its order's batch is still being written (the common race) then matches here, instead of
+ * taking the detour through the dead-letter records, the dead-letter topic and a reconciliation pass, which costs
+ * several times more.
  */
 export const SECOND_LOOK_MS = 100;
+/**
+ * The waits before each further look. A look is taken only while the one before matched some of the missing payments
+ * (their orders are arriving: the payment consumer runs ahead of the order consumer, as in a backlog where the payments
+ * subscription drains faster); when a look matches none, the rest are dead-lettered at once. So a payment whose order
+ * does not exist costs one look, and one that overtook its order in a backlog waits up to 700 ms in all.
+ */
+export const LOOKS_MS = [SECOND_LOOK_MS, 200, 400] as const;
 
 export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal: AbortSignal, ack?: TransactionalAck): Promise<"done" | "stopped"> {
   const { valid, deadLetters, invalid } = splitBatch<Payment>(ctx, "payment", "payment", batch);
@@ -20,15 +28,16 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
   if (first.length) {
     const result = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(first.map((v) => v.data)));
     if (result === null) return "stopped";
-    applied = result;
+    applied = [...result];
   }
-  const missed = first.filter((_, i) => !applied[i]);
-  if (missed.length) {
-    await pause(SECOND_LOOK_MS, signal);
-    const again = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(missed.map((v) => v.data)));
+  for (const wait of LOOKS_MS) {
+    const missing = first.map((_, i) => i).filter((i) => !applied[i]);
+    if (!missing.length) break;
+    await pause(wait, signal);
+    const again = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(missing.map((i) => first[i]!.data)));
     if (again === null) return "stopped";
-    let k = 0;
-    applied = applied.map((ok) => ok || again[k++]!);
+    missing.forEach((i, k) => (applied[i] = again[k]!));
+    if (!again.some(Boolean)) break;
   }
   const matched = first.filter((_, i) => applied[i]);
   const unmatched = first.filter((_, i) => !applied[i]);
