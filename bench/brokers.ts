@@ -3,7 +3,7 @@ import type { Config } from "../src/config/types.ts";
 import { createPubsubTransport } from "../src/transport/pubsub.ts";
 import { createSnsSqsTransport } from "../src/transport/sns-sqs.ts";
 import { measurePubsubCeiling, measureSnsSqsCeiling } from "./broker-ceiling.ts";
-import { findServerPid } from "./cpu.ts";
+import { findServerPid, waitForQuietServer } from "./cpu.ts";
 import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
 
 process.env.AWS_ACCESS_KEY_ID ??= "test";
@@ -78,6 +78,7 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
   const pipeline = await pipelineOn(n);
   // The ceilings move as many messages as the pipeline produced (orders + payments).
   const config = benchConfig(brokerFlags(transport, flags), n, "/tmp");
+  await waitForQuietServer(serverPid);
   if (transport === "pubsub") {
     const { best, tried, fanout } = await measurePubsubCeiling(config.pubsub, 2 * n);
     return { pipeline, ceiling: best, tried, fanout };

@@ -5,7 +5,7 @@ import type { CassandraConfig } from "../src/config/types.ts";
 import { orderAt, paymentAt } from "../src/domain/generator.ts";
 import type { Order, Payment } from "../src/domain/model.ts";
 import { cassandraClientOptions, createCassandraStore, replicaBatches, replicaChunks, replicaOf, type Routed } from "../src/store/cassandra.ts";
-import { cpuMeter, findServerPid, type CpuSpent } from "./cpu.ts";
+import { cpuMeter, findServerPid, waitForQuietServer, type CpuSpent } from "./cpu.ts";
 import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
 
 export const CONCURRENCY_LEVELS = [32, 64, 128, 256, 512] as const;
@@ -268,10 +268,10 @@ export async function benchCassandra(flags: Record<string, unknown>, n: number):
   const seed = benchConfig(flags, n, "/tmp").producer.seed;
   const ceilings: SameRowsCeiling[] = [];
   for (const method of ["single", "batch"] as const) {
-    ceilings.push(await withFreshKeyspace(base, (fresh) => measureSameRowsCeiling(fresh, pipelineRows(seed, n), method, serverPid)));
+    ceilings.push(await withFreshKeyspace(base, async (fresh) => (await waitForQuietServer(serverPid), measureSameRowsCeiling(fresh, pipelineRows(seed, n), method, serverPid))));
   }
   const ceiling = ceilings.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
-  const statements = await withFreshKeyspace(base, (fresh) => measureSameStatementsCeiling(fresh, pipelineRows(seed, n), serverPid));
+  const statements = await withFreshKeyspace(base, async (fresh) => (await waitForQuietServer(serverPid), measureSameStatementsCeiling(fresh, pipelineRows(seed, n), serverPid)));
   const factRows = await withFreshKeyspace(base, (fresh) => measureCassandraCeiling(fresh, pipelineRows(seed, n).map((r) => r.order)));
   return { pipeline, ceiling, ceilings, statements, factRows: { rowsPerSec: factRows.rowsPerSec, concurrency: factRows.concurrency } };
 }

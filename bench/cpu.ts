@@ -46,3 +46,27 @@ export function cpuMeter(serverPid: number | null): () => CpuSpent {
     return { self: (self.user + self.system) / 1e6, server: server0 === null || server1 === null ? null : server1 - server0, wall: (performance.now() - t0) / 1000 };
   };
 }
+
+/**
+ * Waits until the server of `pid` idles (below `maxCores` over a `windowMs` sample), for at most `timeoutMs`: a server
+ * still digesting the previous run (the emulator collecting a deleted backlog, Cassandra flushing and compacting a
+ * dropped keyspace) would otherwise take cores from the next measurement. A precaution: in the runs that printed it so
+ * far the server was already idle at the first sample. Returns the seconds waited and whether it got quiet (null pid:
+ * nothing to wait for).
+ */
+export async function waitForQuietServer(
+  pid: number | null,
+  { maxCores = 0.1, windowMs = 1000, timeoutMs = 60_000 } = {},
+): Promise<{ waitedS: number; quiet: boolean } | null> {
+  if (pid === null) return null;
+  const t0 = performance.now();
+  for (;;) {
+    const before = processCpuSeconds(pid);
+    await Bun.sleep(windowMs); // the sample window itself: CPU seconds over a stretch of wall time
+    const after = processCpuSeconds(pid);
+    const waitedS = (performance.now() - t0) / 1000;
+    if (before === null || after === null) return { waitedS, quiet: false };
+    if ((after - before) / (windowMs / 1000) < maxCores) return { waitedS, quiet: true };
+    if (waitedS * 1000 >= timeoutMs) return { waitedS, quiet: false };
+  }
+}

@@ -6,7 +6,7 @@ import { loadConfig } from "../src/config/load.ts";
 import { createLogger } from "../src/log.ts";
 import type { Config } from "../src/config/types.ts";
 import { openBase, startPipeline } from "../src/runtime.ts";
-import { cpuMeter, type CpuSpent } from "./cpu.ts";
+import { cpuMeter, waitForQuietServer, type CpuSpent } from "./cpu.ts";
 
 export interface PipelineResult {
   orders: number;
@@ -23,6 +23,8 @@ export interface PipelineResult {
   /** How the payments found their orders: matched by the payment role, or dead-lettered unmatched and reconciled later. */
   matched: number;
   reconciled: number;
+  /** Seconds waited for the server to idle before the run (null: no server measured), and whether it did. */
+  serverQuiet: { waitedS: number; quiet: boolean } | null;
 }
 
 /** Settings for a bench run: the caller's flags plus the run's own data dir and caps. */
@@ -47,6 +49,7 @@ export async function runPipeline(
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 25);
   const base = await openBase(config, log);
+  const serverQuiet = await waitForQuietServer(serverPid);
   const started = performance.now();
   const spent = cpuMeter(serverPid);
   const pipeline = await startPipeline(base);
@@ -78,6 +81,7 @@ export async function runPipeline(
     cpu,
     matched: counters.get("payment").matched ?? 0,
     reconciled: counters.get("dlq").reconciled ?? 0,
+    serverQuiet,
   };
   await pipeline.stop();
   rmSync(dataDir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ function print(label: string, r: PipelineResult) {
       `produce→stored p50 ${fmt(r.p50Ms, 1)} ms p99 ${fmt(r.p99Ms, 1)} ms | peak RSS ${fmt(r.peakRssMb, 1)} MB`,
   );
   console.log(`  payments matched on arrival ${fmt(r.matched)}, reconciled after overtaking their order ${fmt(r.reconciled)}`);
+  if (r.serverQuiet) console.log(`  server ${r.serverQuiet.quiet ? "idle" : "still busy"} after ${r.serverQuiet.waitedS.toFixed(1)} s of waiting before the run`);
 }
 
 console.log(`ecom bench: transport=${transport} store=${store} n=${n} cores=${navigator.hardwareConcurrency}`);
