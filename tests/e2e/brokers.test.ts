@@ -166,7 +166,11 @@ for (const broker of BROKERS) {
         await first.kill9();
         const second = await startEcom(["--role=order", ...flags, `--data-dir=${tempDir()}`]);
         procs.push(second);
-        await waitFor(`${count} orders stored by the second consumer`, async () => (await second.get("/status")).counters.order.processed === count, { timeoutMs: 120_000 });
+        await waitFor(`${count} orders stored by the second consumer`, async () => (await second.get("/status")).counters.order.processed === count, { timeoutMs: 120_000 }).catch(async (error: unknown) => {
+          // What the second consumer saw, to tell messages it never got from ones it got and could not store.
+          console.error(`${broker.name} killed-consumer test, second consumer at timeout: ${JSON.stringify((await second.get("/status")).counters.order)}\n${second.output().slice(-4000)}`);
+          throw error;
+        });
         for (let id = 1; id <= count; id++) expect(await second.get(`/orders/${id}`)).toMatchObject(orderAt(SEED, id));
         // Nothing is applied twice: redeliveries after this point are duplicates, and none are left to come.
         const st = (await second.get("/status")).counters.order;
