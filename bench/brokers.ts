@@ -12,8 +12,9 @@ process.env.AWS_SECRET_ACCESS_KEY ??= "test";
 /** How far publishers may run ahead of their slowest queue on moto, in the pipeline and the ceiling alike. */
 export const MOTO_BACKLOG = 25;
 
-/** Fresh resource names per run, so no backlog of an earlier run is measured. */
+/** Runs named so far in this process (two in one millisecond still get distinct names). */
 let runs = 0;
+/** Fresh resource names per run, so no backlog of an earlier run is measured. */
 function brokerFlags(transport: "sns-sqs" | "pubsub", flags: Record<string, unknown>): Record<string, unknown> {
   const id = `bench${Date.now().toString(36)}${runs++}`;
   if (transport === "pubsub") {
@@ -72,7 +73,7 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
     return result;
   };
   // A warm-up run first, as the other benches do: the first run in a process (and on a fresh server) measures the
-  // JITs (ecom's and the server's) and the connections warming up; on Pub/Sub it ran at 66-73% of the rate of the
+  // JITs (ecom's and the server's) and the connections warming up; on Pub/Sub it ran at 71-79% of the rate of the
   // runs after it, in the same process.
   await pipelineOn(Math.min(transport === "pubsub" ? 5000 : 100, n));
   const pipeline = await pipelineOn(n);

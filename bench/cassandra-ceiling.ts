@@ -266,12 +266,18 @@ export async function benchCassandra(flags: Record<string, unknown>, n: number):
   await pipelineOn(Math.min(5000, n));
   const pipeline = await pipelineOn(n);
   const seed = benchConfig(flags, n, "/tmp").producer.seed;
+  /** A ceiling on a fresh keyspace, measured once the server idles. */
+  const onQuietServer = <T>(measure: (fresh: CassandraConfig) => Promise<T>) =>
+    withFreshKeyspace(base, async (fresh) => {
+      await waitForQuietServer(serverPid);
+      return measure(fresh);
+    });
   const ceilings: SameRowsCeiling[] = [];
   for (const method of ["single", "batch"] as const) {
-    ceilings.push(await withFreshKeyspace(base, async (fresh) => (await waitForQuietServer(serverPid), measureSameRowsCeiling(fresh, pipelineRows(seed, n), method, serverPid))));
+    ceilings.push(await onQuietServer((fresh) => measureSameRowsCeiling(fresh, pipelineRows(seed, n), method, serverPid)));
   }
   const ceiling = ceilings.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
-  const statements = await withFreshKeyspace(base, async (fresh) => (await waitForQuietServer(serverPid), measureSameStatementsCeiling(fresh, pipelineRows(seed, n), serverPid)));
+  const statements = await onQuietServer((fresh) => measureSameStatementsCeiling(fresh, pipelineRows(seed, n), serverPid));
   const factRows = await withFreshKeyspace(base, (fresh) => measureCassandraCeiling(fresh, pipelineRows(seed, n).map((r) => r.order)));
   return { pipeline, ceiling, ceilings, statements, factRows: { rowsPerSec: factRows.rowsPerSec, concurrency: factRows.concurrency } };
 }
