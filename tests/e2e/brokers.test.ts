@@ -166,7 +166,8 @@ for (const broker of BROKERS) {
         await first.kill9();
         const second = await startEcom(["--role=order", ...flags, `--data-dir=${tempDir()}`]);
         procs.push(second);
-        await waitFor(`${count} orders stored by the second consumer`, async () => (await second.get("/status")).counters.order.processed === count, { timeoutMs: 120_000 }).catch(async (error: unknown) => {
+        // Held leases lapse within one ack deadline (10 s) of the kill; the rest is the second consumer's start-up.
+        await waitFor(`${count} orders stored by the second consumer`, async () => (await second.get("/status")).counters.order.processed === count, { timeoutMs: 60_000 }).catch(async (error: unknown) => {
           // What the second consumer saw, to tell messages it never got from ones it got and could not store.
           console.error(`${broker.name} killed-consumer test, second consumer at timeout: ${JSON.stringify((await second.get("/status")).counters.order)}\n${second.output().slice(-4000)}`);
           throw error;
