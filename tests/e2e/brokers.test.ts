@@ -38,10 +38,11 @@ interface Broker {
   /**
    * Flags for a run that lives through a 20 s outage. Pub/Sub spends a delivery attempt each time an ack deadline
    * passes while the consumer cannot reach it (measured on the emulator: messages in flight at the cut came back at
-   * attempt 4 of 5), and emulator 0.8.20 loses some deliveries to a dead stream after the reconnect, which costs
-   * another ack deadline each: with the default 5 attempts, a few healthy orders were dead-lettered by the broker
-   * (1 run in 20 under load). An operator sizes the attempts to the outages to ride out; so does this test. SQS counts
-   * receives only, and nothing is received during an outage.
+   * attempt 4 of 5), and emulator 0.8.20 as shipped lost some deliveries to the streams the cut had killed, which
+   * cost another ack deadline each: with the default 5 attempts, a few healthy orders were dead-lettered by the broker
+   * (1 run in 20 under load; measured before scripts/services started the emulator with its grpc fixed, see
+   * scripts/pubsub-emulator-fix). An operator sizes the attempts to the outages to ride out; so does this test. SQS
+   * counts receives only, and nothing is received during an outage.
    */
   outageFlags: string[];
 }
