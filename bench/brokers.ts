@@ -4,7 +4,7 @@ import { createPubsubTransport } from "../src/transport/pubsub.ts";
 import { createSnsSqsTransport } from "../src/transport/sns-sqs.ts";
 import { measurePubsubCeiling, measureSnsSqsCeiling } from "./broker-ceiling.ts";
 import { findServerPid, waitForQuietServer } from "./cpu.ts";
-import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
+import { benchConfig, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";
 
 process.env.AWS_ACCESS_KEY_ID ??= "test";
 process.env.AWS_SECRET_ACCESS_KEY ??= "test";
@@ -47,6 +47,8 @@ export interface Ceiling {
 
 export interface BrokerBench {
   pipeline: PipelineResult;
+  /** Warm-up runs before the measured one. */
+  warmups: number;
   /** Best bare-client run through one topic and one queue/subscription, and the other settings tried. */
   ceiling: Ceiling;
   tried: Ceiling[];
@@ -72,17 +74,17 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
     await t.close();
     return result;
   };
-  // A warm-up run first, as the other benches do: the first run in a process (and on a fresh server) measures the
-  // JITs (ecom's and the server's) and the connections warming up; on Pub/Sub it ran at 71-79% of the rate of the
-  // runs after it, in the same process.
-  await pipelineOn(Math.min(transport === "pubsub" ? 5000 : 100, n));
+  // Warm-up runs first, as the other benches do, until the rate settles (see warmUp): the first runs in a process (and
+  // on a fresh server) measure the JITs (ecom's and the server's) and the connections warming up. On moto, whose few
+  // hundred messages/s make full-size runs slow and where ecom's CPU is not what limits, they are small.
+  const warmups = await warmUp(() => pipelineOn(transport === "pubsub" ? n : Math.min(100, n)));
   const pipeline = await pipelineOn(n);
   // The ceilings move as many messages as the pipeline produced (orders + payments).
   const config = benchConfig(brokerFlags(transport, flags), n, "/tmp");
   await waitForQuietServer(serverPid);
   if (transport === "pubsub") {
     const { best, tried, fanout } = await measurePubsubCeiling(config.pubsub, 2 * n);
-    return { pipeline, ceiling: best, tried, fanout };
+    return { pipeline, warmups, ceiling: best, tried, fanout };
   }
   const runs: { maxBacklog: number; aws: typeof config.aws; rates: Ceiling }[] = [];
   for (const [pollers, maxBacklog] of [[config.aws.pollers, 2 * MOTO_BACKLOG], [config.aws.pollers, MOTO_BACKLOG], [1, MOTO_BACKLOG]] as const) {
@@ -92,5 +94,5 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
   }
   const best = runs.reduce((a, b) => (b.rates.endToEndPerSec > a.rates.endToEndPerSec ? b : a));
   const fanout = { ...(await measureSnsSqsCeiling(best.aws, 2 * n, { maxBacklog: best.maxBacklog, fanout: [2, 1] })), setting: best.rates.setting };
-  return { pipeline, ceiling: best.rates, tried: runs.map((r) => r.rates), fanout };
+  return { pipeline, warmups, ceiling: best.rates, tried: runs.map((r) => r.rates), fanout };
 }

@@ -6,7 +6,7 @@ import { orderAt, paymentAt } from "../src/domain/generator.ts";
 import type { Order, Payment } from "../src/domain/model.ts";
 import { cassandraClientOptions, createCassandraStore, replicaBatches, replicaChunks, replicaOf, type Routed } from "../src/store/cassandra.ts";
 import { cpuMeter, findServerPid, waitForQuietServer, type CpuSpent } from "./cpu.ts";
-import { benchConfig, runPipeline, type PipelineResult } from "./pipeline.ts";
+import { benchConfig, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";
 
 export const CONCURRENCY_LEVELS = [32, 64, 128, 256, 512] as const;
 
@@ -226,6 +226,8 @@ export async function measureSameStatementsCeiling(
 
 export interface CassandraBench {
   pipeline: PipelineResult;
+  /** Warm-up runs before the measured one. */
+  warmups: number;
   /** The better of the two methods writing the rows the run ends with: the headline ceiling. */
   ceiling: SameRowsCeiling;
   /** Both methods measured. */
@@ -254,7 +256,8 @@ export async function withFreshKeyspace<T>(config: CassandraConfig, fn: (config:
 }
 
 /**
- * `bun run bench --store=cassandra`: a warm-up and a measured pipeline run, each on a fresh migrated keyspace, then the
+ * `bun run bench --store=cassandra`: warm-up runs until the rate settles (see warmUp) and a measured pipeline run, each on
+ * a fresh migrated keyspace, then the
  * ceilings measured in the same process on fresh keyspaces of their own.
  */
 export async function benchCassandra(flags: Record<string, unknown>, n: number): Promise<CassandraBench> {
@@ -263,7 +266,7 @@ export async function benchCassandra(flags: Record<string, unknown>, n: number):
   const serverPid = findServerPid("org.apache.cassandra.service.CassandraDaemon");
   const pipelineOn = (count: number) =>
     withFreshKeyspace(base, (fresh) => runPipeline({ ...flags, "cassandra-keyspace": fresh.keyspace }, count, undefined, serverPid));
-  await pipelineOn(Math.min(5000, n));
+  const warmups = await warmUp(() => pipelineOn(n));
   const pipeline = await pipelineOn(n);
   const seed = benchConfig(flags, n, "/tmp").producer.seed;
   /** A ceiling on a fresh keyspace, measured once the server idles. */
@@ -279,7 +282,7 @@ export async function benchCassandra(flags: Record<string, unknown>, n: number):
   const ceiling = ceilings.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
   const statements = await onQuietServer((fresh) => measureSameStatementsCeiling(fresh, pipelineRows(seed, n), serverPid));
   const factRows = await withFreshKeyspace(base, (fresh) => measureCassandraCeiling(fresh, pipelineRows(seed, n).map((r) => r.order)));
-  return { pipeline, ceiling, ceilings, statements, factRows: { rowsPerSec: factRows.rowsPerSec, concurrency: factRows.concurrency } };
+  return { pipeline, warmups, ceiling, ceilings, statements, factRows: { rowsPerSec: factRows.rowsPerSec, concurrency: factRows.concurrency } };
 }
 
 /** Deterministic order rows (the shape the producer emits). */

@@ -30,8 +30,8 @@ console.log(`ecom bench: transport=${transport} store=${store} n=${n} cores=${na
 if (store === "cassandra") {
   // Fresh migrated keyspaces per run; the ceiling is the driver alone writing the same rows, in the same process.
   const { benchCassandra } = await import("./cassandra-ceiling.ts");
-  const { pipeline, ceiling, ceilings, statements, factRows } = await benchCassandra(cli.flags, n);
-  print("pipeline", pipeline);
+  const { pipeline, warmups, ceiling, ceilings, statements, factRows } = await benchCassandra(cli.flags, n);
+  print(`pipeline (after ${warmups} warm-up runs)`, pipeline);
   const how = {
     single: "one prepared INSERT per row",
     batch: "unlogged batches of <= 10 partitions on one replica",
@@ -53,8 +53,8 @@ if (store === "cassandra") {
 if (transport === "sns-sqs" || transport === "pubsub") {
   // The pipeline over the broker, then the bare SDK moving as many messages through the same server.
   const { benchBroker, MOTO_BACKLOG } = await import("./brokers.ts");
-  const { pipeline, ceiling, tried, fanout } = await benchBroker(transport, cli.flags, n);
-  print("pipeline", pipeline);
+  const { pipeline, warmups, ceiling, tried, fanout } = await benchBroker(transport, cli.flags, n);
+  print(`pipeline (after ${warmups} warm-up runs)`, pipeline);
   if (transport === "sns-sqs") console.log(`  (pipeline with --sqs-max-backlog=${cli.flags["sqs-max-backlog"] ?? MOTO_BACKLOG}: the relay holds publishes back while a queue of the topic holds more)`);
   const rates = (c: { publishPerSec: number; consumePerSec: number; endToEndPerSec: number }) =>
     `publish ${fmt(c.publishPerSec)}/s, consume+ack ${fmt(c.consumePerSec)}/s, end to end ${fmt(c.endToEndPerSec)} messages/s`;
