@@ -257,8 +257,7 @@ export async function withFreshKeyspace<T>(config: CassandraConfig, fn: (config:
 
 /**
  * `bun run bench --store=cassandra`: warm-up runs until the rate settles (see warmUp) and a measured pipeline run, each on
- * a fresh migrated keyspace, then the
- * ceilings measured in the same process on fresh keyspaces of their own.
+ * a fresh migrated keyspace, then the ceilings measured in the same process on fresh keyspaces of their own.
  */
 export async function benchCassandra(flags: Record<string, unknown>, n: number): Promise<CassandraBench> {
   const base = benchConfig(flags, n, "/tmp").cassandra;

@@ -89,8 +89,8 @@ export async function runPipeline(
 }
 
 /** Warm-up runs at most; the bench measures once two in a row agree within SETTLED. */
-export const MAX_WARMUPS = 4;
-export const SETTLED = 0.1;
+const MAX_WARMUPS = 4;
+const SETTLED = 0.1;
 
 /**
  * Runs `run` until two warm-ups in a row agree within SETTLED on orders/s (at most MAX_WARMUPS), so the measured run
