@@ -37,6 +37,27 @@ export interface Running {
   kill9(): Promise<void>;
 }
 
+/** A subprocess (cwd: the repo root) whose stdout and stderr are collected as they come, and that can be killed -9. */
+export function spawnCaptured(cmd: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn(cmd, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  let out = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) out += decoder.decode(chunk);
+  };
+  return {
+    proc,
+    /** Everything the process wrote to stdout and stderr so far. */
+    output: () => out,
+    /** Settles once both streams ended. */
+    pumped: Promise.all([pump(proc.stdout), pump(proc.stderr)]),
+    async kill9() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
+}
+
 /** Starts ./ecom with `args` (plus --port and --log-level unless given) and waits until /healthz answers. */
 export async function startEcom(args: string[], env: Record<string, string> = {}): Promise<Running> {
   const port = await freePort();
@@ -45,21 +66,15 @@ export async function startEcom(args: string[], env: Record<string, string> = {}
   // ECOM_TEST_LOG_LEVEL (e.g. info) makes a looped run's output() say more when it fails.
   if (!full.some((a) => a.startsWith("--log-level"))) full.push(`--log-level=${process.env.ECOM_TEST_LOG_LEVEL ?? "warn"}`);
   const actualPort = Number(full.find((a) => a.startsWith("--port="))!.slice(7));
-  const proc = Bun.spawn([BINARY, ...full], { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
-  let out = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) out += decoder.decode(chunk);
-  };
-  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)]);
+  const { proc, output, pumped, kill9 } = spawnCaptured([BINARY, ...full], env);
   // ECOM_TEST_OUTPUT_DIR keeps every process's whole output there once it exits (looped runs that pass, too).
-  if (process.env.ECOM_TEST_OUTPUT_DIR) void pumped.then(() => writeFileSync(join(process.env.ECOM_TEST_OUTPUT_DIR!, `ecom-${Date.now()}-${port}.log`), out));
+  if (process.env.ECOM_TEST_OUTPUT_DIR) void pumped.then(() => writeFileSync(join(process.env.ECOM_TEST_OUTPUT_DIR!, `ecom-${Date.now()}-${port}.log`), output()));
   const url = `http://127.0.0.1:${actualPort}`;
   const running: Running = {
     url,
     port: actualPort,
     proc,
-    output: () => out,
+    output,
     async get(path) {
       const res = await fetch(url + path);
       if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${await res.text()}`);
@@ -70,13 +85,10 @@ export async function startEcom(args: string[], env: Record<string, string> = {}
       proc.kill(signal);
       return proc.exited;
     },
-    async kill9() {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    },
+    kill9,
   };
   await waitFor(`ecom on ${url} (args ${full.join(" ")})`, async () => {
-    if (proc.exitCode !== null) throw new Error(`ecom exited with ${proc.exitCode}: ${out.slice(-2000)}`);
+    if (proc.exitCode !== null) throw new Error(`ecom exited with ${proc.exitCode}: ${output().slice(-2000)}`);
     return (await fetch(url + "/healthz")).ok;
   }, { timeoutMs: 30_000 });
   return running;

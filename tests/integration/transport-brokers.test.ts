@@ -21,6 +21,7 @@ import {
   type TopicName,
   type Transport,
 } from "../../src/transport/types.ts";
+import { spawnCaptured } from "../helpers/ecom.ts";
 import { startProxy } from "../helpers/proxy.ts";
 import { moto, pubsubEmulator, SERVICES, serviceAvailable } from "../helpers/services.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -467,18 +468,7 @@ describe.skipIf(!motoUp)("sns-sqs transport (moto)", () => {
 /** tests/helpers/pubsub-holder.ts in a process of its own: a subscriber that can be killed for real. */
 function subscriberProcess(config: PubsubConfig, subscription: SubscriptionName, mode: "hold" | "ack") {
   const script = new URL("../helpers/pubsub-holder.ts", import.meta.url).pathname;
-  const proc = Bun.spawn([process.execPath, script, JSON.stringify(config), subscription, mode], { stdout: "pipe", stderr: "inherit" });
-  let out = "";
-  void (async () => {
-    for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
-  })();
-  return {
-    output: () => out,
-    async kill() {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    },
-  };
+  return spawnCaptured([process.execPath, script, JSON.stringify(config), subscription, mode]);
 }
 
 const pubsubHarness: Harness<PubsubConfig> = {
@@ -579,7 +569,7 @@ describe.skipIf(!pubsubUp)("pubsub transport (emulator)", () => {
     try {
       await waitFor("the holder holds all 60", () => holder.output().includes("got 60\n"), { timeoutMs: 60_000 });
     } finally {
-      await holder.kill();
+      await holder.kill9();
     }
     const killedAt = Date.now();
     const taker = subscriberProcess(w.config, "order", "ack");
@@ -587,7 +577,7 @@ describe.skipIf(!pubsubUp)("pubsub transport (emulator)", () => {
       await waitFor("all 60 at a new subscriber", () => taker.output().includes("got 60\n"), { timeoutMs: 15_000, intervalMs: 100 });
       console.info(`pubsub: 60 held messages reached a new subscriber ${Date.now() - killedAt} ms after the holder was killed`);
     } finally {
-      await taker.kill();
+      await taker.kill9();
     }
   }, SLOW);
 
