@@ -88,9 +88,28 @@ function keyOf(type: MessageType | null, value: unknown): string | null {
   return typeof key === "number" && Number.isSafeInteger(key) ? String(key) : null;
 }
 
-/** Validates one bare record of a known type. */
+/** The free-text fields of each record type: a card number pasted into one is masked before the record goes anywhere. */
+const FREE_TEXT = {
+  order: ["item", "shipping_address", "order_status"],
+  payment: ["payment_method", "payment_status"],
+} as const satisfies Record<MessageType, readonly string[]>;
+/** Cheap pre-check for maskText: a run of 13 digits, single spaces or dashes allowed between them. */
+const MAYBE_CARD = /\d(?:[ -]?\d){12}/;
+
+/**
+ * Validates one bare record of a known type. A valid record's free-text fields come back with any card number masked
+ * to its last four (SPEC §5: card data never beyond the last four), so the store, the API and analytics never see one.
+ */
 export function validateRecord(type: MessageType, value: unknown) {
-  return type === "order" ? orderSchema.safeParse(value) : paymentSchema.safeParse(value);
+  const result = type === "order" ? orderSchema.safeParse(value) : paymentSchema.safeParse(value);
+  if (result.success) {
+    const record = result.data as Record<string, unknown>;
+    for (const key of FREE_TEXT[type]) {
+      const text = record[key] as string;
+      if (MAYBE_CARD.test(text)) record[key] = maskText(text);
+    }
+  }
+  return result;
 }
 
 /** Parses a raw body (envelope, bare record, or either inside an SNS notification). Never throws. */

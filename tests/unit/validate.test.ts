@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
 import { isDuplicated, orderAt, paymentAt, streamAt, UNMATCHED_ORDER_BASE } from "../../src/domain/generator.ts";
-import { deadLetterId, maskBody, maskDigits, orderSchema, parseMessage, paymentSchema, type Parsed } from "../../src/domain/validate.ts";
+import { deadLetterId, maskBody, maskDigits, orderSchema, parseMessage, paymentSchema, validateRecord, type Parsed } from "../../src/domain/validate.ts";
 import { logOrder } from "../../src/roles/analytics.ts";
 import { createLogger } from "../../src/log.ts";
 import { z } from "zod";
@@ -97,6 +97,22 @@ describe("parseMessage", () => {
       bad("invalid", ["card_last_four: must be exactly 4 digits"], "payment", "9", "env-1"),
     );
     expect(parseMessage(JSON.stringify({ ...payment, card_last_four: "123" }), MAX)).toEqual(bad("invalid", ["card_last_four: must be exactly 4 digits"], "payment", "9"));
+  });
+
+  test("a card number pasted into a free-text field is masked to its last four in the valid record", () => {
+    const parsed = parseMessage(env("order", { ...order, item: "Gift 4111111111111111", shipping_address: "12 Harbour Street, card 4111-1111-1111-1111" }), MAX);
+    expect(parsed).toEqual({
+      ok: true,
+      type: "order",
+      data: { ...order, item: "Gift ************1111", shipping_address: "12 Harbour Street, card ************1111" },
+      envelopeId: "env-1",
+      producedAt: "2026-01-01T00:00:10.000Z",
+    });
+    const pay = parseMessage(JSON.stringify({ ...payment, payment_method: "4111 1111 1111 1111", payment_status: "paid 5555555555554444" }), MAX);
+    expect(pay.ok && pay.data).toEqual({ ...payment, payment_method: "************1111", payment_status: "paid ************4444" });
+    // The produce CLI's path (validateRecord) masks the same way; twelve digits or fewer are left alone.
+    const direct = validateRecord("order", { ...order, item: "Widget 4111111111111111", order_status: "ref 123456789012" });
+    expect(direct.success && direct.data).toEqual({ ...order, item: "Widget ************1111", order_status: "ref 123456789012" });
   });
 
   test("oversize body (UTF-8 bytes, not characters)", () => {
