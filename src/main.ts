@@ -1,5 +1,7 @@
 #!/usr/bin/env bun
 // The composition root: flags/env/config → one frozen Config → the command or the roles it names.
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { createApi } from "./api/app.ts";
 import { helpText, parseCli } from "./config/cli.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
@@ -13,11 +15,20 @@ import { migrateCommand, provisionCommand, teardownCommand } from "./cli/provisi
 
 async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<number> {
   const log = createLogger(config.logLevel);
+  await checkHost(config.host, config.port);
   const base = await openBase(config, log);
+  // The HTTP port is bound before any role starts: a taken port or a bad host stops ecom before it produces or
+  // consumes anything, with the setting named.
+  const api = createApi(base.ctx, { version: VERSION, roles: config.roles, startedAt: Date.now() });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({ hostname: config.host, port: config.port, fetch: api.fetch, maxRequestBodySize: 1024 * 1024 });
+  } catch (error) {
+    await base.close();
+    throw new ConfigError(`cannot serve HTTP on --host=${config.host} --port=${config.port}: ${bindReason(error)}`);
+  }
   const bar = await progressBar(config, base.ctx);
   const pipeline = await startPipeline(base, bar ? { onProgress: (n) => bar.update(n) } : undefined);
-  const api = createApi(base.ctx, { version: VERSION, roles: config.roles, startedAt: pipeline.startedAt });
-  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: api.fetch, maxRequestBodySize: 1024 * 1024 });
   log.info({ url: `http://${config.host}:${server.port}`, roles: config.roles, transport: config.transport, store: config.store, data_dir: config.dataDir, version: VERSION }, "ecom started");
   pipeline.producer?.done?.then(() => bar?.stop());
 
@@ -45,6 +56,27 @@ async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<numbe
     process.on("SIGINT", () => void shutdown("SIGINT"));
     process.on("SIGTERM", () => void shutdown("SIGTERM"));
   });
+}
+
+/** Fails with the setting named when --host is neither an IP address nor a name that resolves (Bun.serve would blame the port). */
+async function checkHost(host: string, port: number): Promise<void> {
+  if (isIP(host)) return;
+  try {
+    await lookup(host);
+  } catch {
+    throw new ConfigError(`cannot serve HTTP on --host=${host} --port=${port}: the host is neither an IP address nor a name that resolves`);
+  }
+}
+
+/** Why Bun.serve could not bind: the system's error code in words where it has one (Bun's own message guesses "port in use"). */
+function bindReason(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  const known: Record<string, string> = {
+    EADDRINUSE: "the port is already in use",
+    EADDRNOTAVAIL: "the host is not an address of this machine",
+    EACCES: "permission denied (ports below 1024 need privileges)",
+  };
+  return (code && known[code]) ?? (code ? `${code}: ${(error as Error).message}` : (error as Error).message);
 }
 
 /** A progress bar on a TTY for capped producer runs. */

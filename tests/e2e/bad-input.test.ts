@@ -265,6 +265,61 @@ describe("bad input is dead-lettered with its errors and never stops a role", ()
   }, 60_000);
 });
 
+describe("an HTTP address ecom cannot serve on", () => {
+  test("a taken port or a bad host: exit 2 naming the setting, before anything is produced", async () => {
+    for (const [flags, reason] of [
+      [[`--port=${app.port}`], `cannot serve HTTP on --host=127.0.0.1 --port=${app.port}: the port is already in use`],
+      [["--host=999.1.1.1", "--port=0"], "cannot serve HTTP on --host=999.1.1.1 --port=0: the host is neither an IP address nor a name that resolves"],
+    ] as const) {
+      const dir = tempDir();
+      const run = await runEcom(["--role=all", `--data-dir=${dir}`, "--rate=0", "--orders=50", "--payments=50", ...flags]);
+      expect({ code: run.code, stderr: run.stderr.trim() }).toEqual({ code: 2, stderr: `ecom: ${reason}` });
+      const db = await openDb(dir);
+      try {
+        expect(db.prepare("SELECT COUNT(*) AS n FROM outbox").get()).toEqual({ n: 0 });
+        expect(db.prepare("SELECT COUNT(*) AS n FROM producer_state").get()).toEqual({ n: 0 });
+      } finally {
+        db.close();
+      }
+    }
+  }, 60_000);
+});
+
+describe("card numbers pasted into free-text fields", () => {
+  test("the order and its payment are processed with the number masked to its last four: in the fact row, /analytics and the logs", async () => {
+    const before = await idle();
+    // A large order, so its item also reaches /analytics top_items.
+    const o = order({ item: `Gift ${CARD}`, shipping_address: "1 Elm St, card 4111-1111-1111-1111", quantity: 5000, price: 999 });
+    const p = payment(o.order_id, { payment_method: CARD });
+    await publish("orders", envelope("order", o));
+    await fact(o.order_id);
+    await publish("payments", envelope("payment", p));
+    const stored = await fact(o.order_id, (f) => f.payment_id !== null);
+    expect(stored).toEqual({
+      ...o,
+      item: "Gift ************1111",
+      shipping_address: "1 Elm St, card ************1111",
+      payment_id: p.payment_id,
+      payment_method: "************1111",
+      card_last_four: "4242",
+      payment_status: "completed",
+      payment_datetime: p.payment_datetime,
+    });
+    await countersReach(before, { order: { processed: 1 }, analytics: { processed: 1 }, payment: { processed: 1 } });
+    const after = await idle();
+    expect(delta(before, after)).toEqual(
+      expected({ order: { received: 1, processed: 1 }, analytics: { received: 1, processed: 1, alerts: 1 }, payment: { received: 1, processed: 1, matched: 1 } }),
+    );
+    const analytics = await app.get("/analytics");
+    expect(analytics.top_items.map((i: { item: string }) => i.item)).toContain("Gift ************1111");
+    const texts = [JSON.stringify(analytics), await (await app.request(`/orders/${o.order_id}`)).text(), await (await app.request("/status")).text(), app.output()];
+    for (const text of texts) {
+      expect(text).not.toContain(CARD);
+      expect(text).not.toContain("4111-1111-1111-1111");
+    }
+  }, 60_000);
+});
+
 describe("the original producers' formats are processed, not dead-lettered", () => {
   test("a bare order and SNS notifications around an order", async () => {
     const before = await idle();
