@@ -1,4 +1,6 @@
 // Wires one ecom process from its config: data dir, transport, store, relay, roles and the HTTP API.
+import { join } from "node:path";
+import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import type { Role } from "./config/settings.ts";
 import { openDb, type DbHandle } from "./db/open.ts";
@@ -25,8 +27,17 @@ export interface Base {
 }
 
 /** Opens the data dir, transport and store, and starts the relay (every ecom process relays its outbox). */
+/** Opens the data dir's database; a directory ecom cannot create or write fails as a ConfigError naming --data-dir. */
+export async function openDataDir(config: Readonly<Config>): Promise<DbHandle> {
+  try {
+    return await openDb(config.dataDir);
+  } catch (error) {
+    throw new ConfigError(`--data-dir: cannot open ${join(config.dataDir, "ecom.db")}: ${(error as Error).message}`);
+  }
+}
+
 export async function openBase(config: Readonly<Config>, log: Logger, options: { transport?: Transport; store?: Store } = {}): Promise<Base> {
-  const handle = await openDb(config.dataDir);
+  const handle = await openDataDir(config);
   let transport: Transport | undefined;
   let store: Store | undefined;
   try {

@@ -35,7 +35,7 @@ function adminOnly(token: string | undefined, host: string): MiddlewareHandler {
       if (!isLoopback(host)) throw fail(403, "forbidden", "mutating endpoints are disabled on a non-loopback host without a token: start ecom with --admin-token=TOKEN (or ECOM_ADMIN_TOKEN) and send Authorization: Bearer TOKEN");
       return next();
     }
-    const given = Buffer.from((c.req.header("authorization") ?? "").replace(/^Bearer\s+/i, ""));
+    const given = Buffer.from(/^Bearer\s+(.*)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "");
     const ok = given.length === expected.length && timingSafeEqual(given, expected);
     if (!ok) throw fail(401, "unauthorized", "send Authorization: Bearer TOKEN with the --admin-token value");
     return next();

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import type { Config } from "../config/types.ts";
 import { ConfigError } from "../config/load.ts";
-import { openDb } from "../db/open.ts";
+import { openDataDir } from "../runtime.ts";
 import { envelope } from "../domain/envelope.ts";
 import type { DeadLetterInput } from "../domain/model.ts";
 import { deadLetterId, detectType, maskBody, validateRecord } from "../domain/validate.ts";
@@ -122,7 +122,7 @@ export async function produceFromFile(config: Readonly<Config>, options: Record<
     };
   });
   const log = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2);
-  const handle = await openDb(config.dataDir);
+  const handle = await openDataDir(config);
   const transport = await createTransport(config, handle, log);
   const outbox = new Outbox(handle);
   const counters = new Counters(handle);

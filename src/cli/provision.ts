@@ -1,14 +1,14 @@
 // `ecom provision`, `ecom teardown --yes`, `ecom migrate`.
 import type { Config } from "../config/types.ts";
 import { ConfigError } from "../config/load.ts";
-import { openDb } from "../db/open.ts";
+import { openDataDir } from "../runtime.ts";
 import { createLogger } from "../log.ts";
 import { createStore } from "../store/index.ts";
 import { createTransport } from "../transport/index.ts";
 
 async function withPorts<T>(config: Readonly<Config>, fn: (p: { transport: Awaited<ReturnType<typeof createTransport>>; store: Awaited<ReturnType<typeof createStore>> }) => Promise<T>): Promise<T> {
   const log = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2);
-  const handle = await openDb(config.dataDir);
+  const handle = await openDataDir(config);
   const transport = await createTransport(config, handle, log);
   const store = await createStore(config, handle, log);
   try {
@@ -38,7 +38,7 @@ export function teardownCommand(config: Readonly<Config>, options: Record<string
 
 export async function migrateCommand(config: Readonly<Config>): Promise<number> {
   const log = createLogger("warn", 2);
-  const handle = await openDb(config.dataDir);
+  const handle = await openDataDir(config);
   try {
     console.log(`sqlite   ${handle.path}: migrations applied`);
     if (config.store === "cassandra") {

@@ -57,7 +57,7 @@ export function parseCli(argv: string[]): ParsedCli {
     else if (name.startsWith("no-") && BOOLS.has(name.slice(3))) flags[name.slice(3)] = false;
     else flags[name] = value;
   }
-  if (commandOptions.config) flags.config = commandOptions.config;
+  if (commandOptions.config !== undefined) flags.config = commandOptions.config;
   const [command = null, ...rest] = parsed.positionals;
   return { command, args: rest, flags, options: commandOptions };
 }

@@ -113,7 +113,8 @@ export interface ConfigInput {
 /** Resolves every setting through the precedence chain; returns the values keyed by setting name. */
 export function resolveSettings({ flags, env }: ConfigInput): Map<string, unknown> {
   for (const name of Object.keys(flags)) if (!BY_NAME.has(name) && name !== "config") throw new ConfigError(`unknown flag --${name}; see ecom --help`);
-  const configPath = (flags.config as string | undefined) ?? env.ECOM_CONFIG;
+  if (flags.config === "") throw new ConfigError("--config: empty path; give the path of a TOML file (see config/ecom.example.toml)");
+  const configPath = (flags.config as string | undefined) ?? (env.ECOM_CONFIG || undefined);
   const file = configPath ? readConfigFile(configPath) : {};
   const values = new Map<string, unknown>();
   for (const setting of SETTINGS) {

@@ -2,6 +2,8 @@
 // card numbers never leave masked; bare and SNS-wrapped orders are processed; replay and discard over HTTP and the CLI.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { openDb, type DbHandle } from "../../src/db/open.ts";
 import type { Order, Payment } from "../../src/domain/model.ts";
 import { deadLetterId, maskBody } from "../../src/domain/validate.ts";
@@ -283,6 +285,19 @@ describe("an HTTP address ecom cannot serve on", () => {
       }
     }
   }, 60_000);
+});
+
+describe("a data dir ecom cannot use", () => {
+  test("a file where the directory should be: exit 2 naming --data-dir and the path, for the pipeline and subcommands", async () => {
+    const file = join(tempDir(), "not-a-dir");
+    writeFileSync(file, "x");
+    for (const args of [["--role=all", "--port=0"], ["produce", "--from-file=/dev/null"], ["migrate"]]) {
+      const run = await runEcom([...args, `--data-dir=${file}`]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toStartWith(`ecom: --data-dir: cannot open ${file}/ecom.db: `);
+      expect(run.stderr.trim().split("\n")).toHaveLength(1);
+    }
+  }, 30_000);
 });
 
 describe("card numbers pasted into free-text fields", () => {

@@ -88,6 +88,11 @@ describe("precedence: flags > ECOM_* env > config file > defaults", () => {
     expect(load(["--dlq-retry-base=2"]).dlqRetryBaseMs).toBe(2000);
   });
 
+  test("an empty --config is refused; an empty ECOM_CONFIG means none", () => {
+    expect(() => load(["--config="])).toThrow(new ConfigError("--config: empty path; give the path of a TOML file (see config/ecom.example.toml)"));
+    expect(load([], { ECOM_CONFIG: "" }).port).toBe(8080);
+  });
+
   test("subcommand flags stay apart from settings", () => {
     expect(parseCli(["produce", "--from-file", "x.ndjson", "--skip-invalid", "--data-dir=/d"])).toEqual({
       command: "produce",
