@@ -101,6 +101,19 @@ export async function statusOf(ctx: RoleContext, info: ApiInfo) {
   };
 }
 
+/** The routes below and their methods: a known path asked with another method answers 405 with Allow. */
+const ROUTES: [RegExp, string[]][] = [
+  [/^\/(healthz|readyz|status|metrics|analytics|dlq)$/, ["GET"]],
+  [/^\/orders\/[^/]+$/, ["GET"]],
+  [/^\/dlq\/replay$/, ["POST"]],
+  [/^\/dlq\/[^/]+$/, ["GET", "DELETE"]],
+  [/^\/dlq\/[^/]+\/replay$/, ["POST"]],
+];
+
+/** A client's value echoed in an error detail: at most 80 characters. */
+const shown = (value: string) => (value.length > 80 ? `${value.slice(0, 80)}...` : value);
+const noDeadLetter = (id: string) => ({ error: "not_found", detail: `no dead letter ${shown(id)}` });
+
 export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
   const app = new Hono();
   const admin = adminOnly(ctx.config.adminToken, ctx.config.host);
@@ -112,7 +125,14 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
     ctx.log.error({ err: error, path: c.req.path }, "request failed");
     return c.json({ error: "internal", detail: (error as Error).message }, 500);
   });
-  app.notFound((c) => c.json({ error: "not_found", detail: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => {
+    const allowed = ROUTES.find(([pattern]) => pattern.test(c.req.path))?.[1];
+    if (allowed) {
+      c.header("Allow", allowed.join(", "));
+      return c.json({ error: "method_not_allowed", detail: `${c.req.method} ${shown(c.req.path)}: allowed ${allowed.join(", ")}` }, 405);
+    }
+    return c.json({ error: "not_found", detail: `no route for ${c.req.method} ${shown(c.req.path)}` }, 404);
+  });
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", async (c) => {
@@ -162,7 +182,7 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
   });
   app.get("/dlq/:id", async (c) => {
     const record = await ctx.store.getDeadLetter(c.req.param("id"));
-    if (!record) return c.json({ error: "not_found", detail: `no dead letter ${c.req.param("id")}` }, 404);
+    if (!record) return c.json(noDeadLetter(c.req.param("id")), 404);
     return c.json(record);
   });
   app.post("/dlq/replay", limit, admin, async (c) => {
@@ -180,7 +200,7 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
   });
   app.post("/dlq/:id/replay", limit, admin, async (c) => {
     const record = await ctx.store.getDeadLetter(c.req.param("id"));
-    if (!record) return c.json({ error: "not_found", detail: `no dead letter ${c.req.param("id")}` }, 404);
+    if (!record) return c.json(noDeadLetter(c.req.param("id")), 404);
     const result = await replay(ctx, [record]);
     if (result.skipped.length) throw fail(409, "not_replayable", result.skipped[0]!.reason);
     ctx.log.info({ id: record.id }, "dead letter replayed");
@@ -188,7 +208,7 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
   });
   app.delete("/dlq/:id", limit, admin, async (c) => {
     const record = await ctx.store.getDeadLetter(c.req.param("id"));
-    if (!record) return c.json({ error: "not_found", detail: `no dead letter ${c.req.param("id")}` }, 404);
+    if (!record) return c.json(noDeadLetter(c.req.param("id")), 404);
     await ctx.store.updateDeadLetters([{ id: record.id, status: "discarded", next_retry_at: null }]);
     ctx.log.info({ id: record.id }, "dead letter discarded");
     return c.json({ ...record, status: "discarded" });

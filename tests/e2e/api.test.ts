@@ -137,6 +137,20 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
     expect(await errorOf(app.request("/nope"))).toEqual([404, { error: "not_found", detail: "no route for GET /nope" }]);
   }, 60_000);
 
+  test("a known path with another method: 405 with Allow; long paths and ids are cut to 80 characters in the detail", async () => {
+    for (const [method, path, allow] of [["PUT", "/status", "GET"], ["POST", "/orders/1", "GET"], ["GET", "/dlq/replay", null], ["PATCH", "/dlq/x", "GET, DELETE"], ["GET", "/dlq/x/replay", "POST"]] as const) {
+      const res = await app.request(path, { method });
+      if (allow === null) {
+        expect(res.status).toBe(404);
+        continue;
+      }
+      expect([res.status, res.headers.get("allow"), await res.json()]).toEqual([405, allow, { error: "method_not_allowed", detail: `${method} ${path}: allowed ${allow}` }]);
+    }
+    const long = "z".repeat(5000);
+    expect(await errorOf(app.request(`/dlq/${long}`))).toEqual([404, { error: "not_found", detail: `no dead letter ${"z".repeat(80)}...` }]);
+    expect(await errorOf(app.request(`/nope/${long}`))).toEqual([404, { error: "not_found", detail: `no route for GET ${`/nope/${long}`.slice(0, 80)}...` }]);
+  });
+
   describe("GET /dlq", () => {
     const ids = { malformed: [] as string[], invalid: [] as string[], unmatched: [] as string[] };
 
