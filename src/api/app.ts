@@ -58,7 +58,7 @@ function oneOf<T extends string>(c: Context, name: string, values: readonly T[])
 function limitOf(c: Context, fallback: number): number {
   const raw = query(c, "limit");
   if (raw === undefined) return fallback;
-  const n = Number(raw);
+  const n = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw fail(400, "bad_request", `limit=${raw} must be an integer in 1..1000`);
   return n;
 }

@@ -201,10 +201,16 @@ export function maskCardData<T>(value: T): T {
   return maskValue("", value) as T;
 }
 
-/** Masks card numbers in a raw body: card fields when it is JSON, any 13-19 digit run when it is not. */
+/**
+ * Masks card numbers in a raw body: card fields when it is JSON, any 13-19 digit run when it is not. A JSON body with
+ * nothing to mask comes back verbatim (re-serializing would change what the sender sent: 1e309 becomes null, a 30-digit
+ * integer loses digits).
+ */
 export function maskBody(body: string): string {
   try {
-    return JSON.stringify(maskCardData(JSON.parse(body)));
+    const parsed = JSON.parse(body);
+    const masked = JSON.stringify(maskCardData(parsed));
+    return masked === JSON.stringify(parsed) ? body : masked;
   } catch {
     return body.replace(LONG_DIGITS, maskDigits);
   }

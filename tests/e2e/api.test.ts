@@ -218,7 +218,7 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
 
     test("400 for a bad limit, status, reason or cursor, and for a query value over 256 characters", async () => {
       const bad = (detail: string): [number, unknown] => [400, { error: "bad_request", detail }];
-      for (const limit of ["0", "1001", "abc", "2.5", ""]) expect(await errorOf(app.request(`/dlq?limit=${limit}`))).toEqual(bad(`limit=${limit} must be an integer in 1..1000`));
+      for (const limit of ["0", "1001", "abc", "2.5", "", "1e3", "0x10", "-1"]) expect(await errorOf(app.request(`/dlq?limit=${limit}`))).toEqual(bad(`limit=${limit} must be an integer in 1..1000`));
       expect(await errorOf(app.request("/dlq?status=lost"))).toEqual(bad("status=lost is not one of pending, reconciled, replayed, discarded"));
       expect(await errorOf(app.request("/dlq?reason=boredom"))).toEqual(bad("reason=boredom is not one of malformed, invalid, unmatched_order, max_attempts"));
       expect(await errorOf(app.request("/dlq?cursor=garbage"))).toEqual(bad('cursor "garbage" is not one this API returned'));
