@@ -101,14 +101,18 @@ export async function statusOf(ctx: RoleContext, info: ApiInfo) {
   };
 }
 
-/** The routes below and their methods: a known path asked with another method answers 405 with Allow. */
-const ROUTES: [RegExp, string[]][] = [
-  [/^\/(healthz|readyz|status|metrics|analytics|dlq)$/, ["GET"]],
-  [/^\/orders\/[^/]+$/, ["GET"]],
-  [/^\/dlq\/replay$/, ["POST"]],
-  [/^\/dlq\/[^/]+$/, ["GET", "DELETE"]],
-  [/^\/dlq\/[^/]+\/replay$/, ["POST"]],
-];
+/**
+ * The methods an app's registered routes answer on `path` (its `:param` segments match any one segment), in
+ * registration order; empty when no route has the path. Read from `app.routes`, so it follows the routes as they change.
+ */
+function methodsFor(app: Hono, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL") continue; // middleware
+    if (new RegExp(`^${route.path.replace(/:[^/]+/g, "[^/]+")}$`).test(path)) methods.add(route.method);
+  }
+  return [...methods];
+}
 
 /** A client's value echoed in an error detail: at most 80 characters. */
 const shown = (value: string) => (value.length > 80 ? `${value.slice(0, 80)}...` : value);
@@ -126,8 +130,9 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
     return c.json({ error: "internal", detail: (error as Error).message }, 500);
   });
   app.notFound((c) => {
-    const allowed = ROUTES.find(([pattern]) => pattern.test(c.req.path))?.[1];
-    if (allowed) {
+    // A known path asked with another method: 405 with Allow.
+    const allowed = methodsFor(app, c.req.path);
+    if (allowed.length) {
       c.header("Allow", allowed.join(", "));
       return c.json({ error: "method_not_allowed", detail: `${c.req.method} ${shown(c.req.path)}: allowed ${allowed.join(", ")}` }, 405);
     }
