@@ -26,7 +26,6 @@ export interface Base {
   close(): Promise<void>;
 }
 
-/** Opens the data dir, transport and store, and starts the relay (every ecom process relays its outbox). */
 /** Opens the data dir's database; a directory ecom cannot create or write fails as a ConfigError naming --data-dir. */
 export async function openDataDir(config: Readonly<Config>): Promise<DbHandle> {
   try {
@@ -36,6 +35,7 @@ export async function openDataDir(config: Readonly<Config>): Promise<DbHandle> {
   }
 }
 
+/** Opens the data dir, transport and store, and starts the relay (every ecom process relays its outbox). */
 export async function openBase(config: Readonly<Config>, log: Logger, options: { transport?: Transport; store?: Store } = {}): Promise<Base> {
   const handle = await openDataDir(config);
   let transport: Transport | undefined;
@@ -101,7 +101,6 @@ export interface Pipeline {
   base: Base;
   roles: RunningRole[];
   producer: RunningRole | null;
-  startedAt: number;
   /** Stops roles (consumers finish in flight), flushes the outbox, closes everything. */
   stop(): Promise<void>;
 }
@@ -125,7 +124,6 @@ export async function startPipeline(base: Base, progress?: ProducerProgress): Pr
     base,
     roles,
     producer,
-    startedAt: Date.now(),
     stop() {
       stopped ??= (async () => {
         clearInterval(purge);
