@@ -167,7 +167,7 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
   app.get("/orders/:order_id", async (c) => {
     const raw = c.req.param("order_id");
     const id = Number(raw);
-    if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(id)) throw fail(400, "bad_request", `order_id ${raw.slice(0, 40)} is not a non-negative integer`);
+    if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(id)) throw fail(400, "bad_request", `order_id ${shown(raw)} is not a non-negative integer`);
     const fact = await ctx.store.getFact(id);
     if (!fact) return c.json({ error: "not_found", detail: `no order ${id}` }, 404);
     return c.json(fact);

@@ -149,6 +149,7 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
     const long = "z".repeat(5000);
     expect(await errorOf(app.request(`/dlq/${long}`))).toEqual([404, { error: "not_found", detail: `no dead letter ${"z".repeat(80)}...` }]);
     expect(await errorOf(app.request(`/nope/${long}`))).toEqual([404, { error: "not_found", detail: `no route for GET ${`/nope/${long}`.slice(0, 80)}...` }]);
+    expect(await errorOf(app.request(`/orders/${long}`))).toEqual([400, { error: "bad_request", detail: `order_id ${"z".repeat(80)}... is not a non-negative integer` }]);
   });
 
   describe("GET /dlq", () => {
