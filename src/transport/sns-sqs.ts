@@ -63,8 +63,9 @@ const SQS_MAX_VISIBILITY_SECONDS = 43_200;
 // How long a partial handler batch waits for more messages before it is handed over.
 const LINGER_MS = 50;
 const BACKOFF_BASE_MS = 100;
-// Slack beyond WaitTimeSeconds for a long poll to answer before close() aborts it.
-const POLL_GRACE_MS = 5_000;
+// How long close() lets running long polls answer before aborting them: a poll that finds messages answers at once;
+// an idle one would hold shutdown for its whole wait time (20 s by default, past the 8 s shutdown grace).
+const CLOSE_POLL_WAIT_MS = 1_000;
 const BACKOFF_MAX_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 3_000;
 // A request's bound beyond its long-poll wait time.
@@ -764,11 +765,12 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
         if (lingerTimer) clearTimeout(lingerTimer);
         stop.abort();
         space.notify();
-        // A long poll cut off client-side still takes messages on the server (hidden for the visibility timeout,
-        // receive count burnt): let running polls answer, release what they bring, abort only past their wait time.
+        // Let running polls answer and release what they bring; then abort the idle ones. A long poll cut off
+        // client-side may still take a message that arrives in its remaining wait on the server: hidden for the
+        // visibility timeout, then redelivered with its receive count up by one (delayed, not lost).
         const polling = Promise.all(pollers);
         const grace = new AbortController();
-        await Promise.race([polling, sleep(config.waitTimeSeconds * 1000 + POLL_GRACE_MS, grace.signal)]);
+        await Promise.race([polling, sleep(Math.min(config.waitTimeSeconds * 1000, CLOSE_POLL_WAIT_MS), grace.signal)]);
         grace.abort();
         abortCalls.abort();
         await polling;

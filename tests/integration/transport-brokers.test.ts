@@ -408,6 +408,25 @@ describe.skipIf(!motoUp)("sns-sqs transport (moto)", () => {
     expect(order.deliveries[0]!.attributes).toEqual({ type: "orders" });
   }, SLOW);
 
+  test("close() while idle in a 20 s long poll returns at once; a message published just after reaches the next subscriber", async () => {
+    // Before, close() waited out the long poll (20 s + 5 s), past the process's 8 s shutdown grace.
+    const w = await world(snsHarness, { waitTimeSeconds: 20, visibilityTimeoutSeconds: 5 });
+    const transport = w.open();
+    const first = consume(transport, "order");
+    await w.open().publish([message("orders", 1)]);
+    await waitFor("the first delivery (the pollers are running)", () => first.deliveries.length >= 1);
+    const started = performance.now();
+    await transport.close();
+    const closeMs = performance.now() - started;
+    expect(closeMs).toBeLessThan(4_000);
+    // A poll cut off client-side may still take this one on the server: then it is back after the 5 s lease.
+    await w.open().publish([message("orders", 2)]);
+    const next = consume(w.open(), "order");
+    await waitFor("the message published after the close", () => next.deliveries.some((d) => idOf(d) === "orders-2"), { timeoutMs: 30_000 });
+    expect(first.deliveries.map(idOf)).toEqual(["orders-1"]);
+    expect(next.deliveries.map(idOf)).toEqual(["orders-2"]);
+  }, SLOW);
+
   test("ping against a port nobody listens on rejects with a retryable TransportError", async () => {
     const dead = createSnsSqsTransport(awsConfig({ snsEndpoint: "http://127.0.0.1:1", sqsEndpoint: "http://127.0.0.1:1" }), { maxAttempts: 1 });
     cleanups.push(() => dead.close());
