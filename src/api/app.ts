@@ -216,7 +216,8 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
     if (!record) return c.json(noDeadLetter(c.req.param("id")), 404);
     await ctx.store.updateDeadLetters([{ id: record.id, status: "discarded", next_retry_at: null }]);
     ctx.log.info({ id: record.id }, "dead letter discarded");
-    return c.json({ ...record, status: "discarded" });
+    // The stored record as it is now (its updated_at and next_retry_at changed with the status).
+    return c.json((await ctx.store.getDeadLetter(record.id)) ?? { ...record, status: "discarded" });
   });
   return app;
 }

@@ -167,7 +167,14 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
       ids.invalid = all.filter((r) => r.reason === "invalid").map((r) => r.id);
       ids.unmatched = all.filter((r) => r.reason === "unmatched_order").map((r) => r.id);
       expect([ids.malformed.length, ids.invalid.length, ids.unmatched.length]).toEqual([3, 2, 3]);
-      expect((await app.request(`/dlq/${ids.malformed[0]}`, { method: "DELETE" })).status).toBe(200);
+      const before = await app.get(`/dlq/${ids.malformed[0]}`);
+      await waitFor("the clock past the record's updated_at", () => Date.now() > Date.parse(before.updated_at));
+      const deleted = await app.request(`/dlq/${ids.malformed[0]}`, { method: "DELETE" });
+      const answer = await deleted.json();
+      // The answer is the stored record as it is now: status and updated_at changed, the rest as before.
+      expect([deleted.status, answer]).toEqual([200, await app.get(`/dlq/${ids.malformed[0]}`)]);
+      expect({ ...answer, status: before.status, updated_at: before.updated_at, next_retry_at: before.next_retry_at }).toEqual(before);
+      expect([answer.status, answer.next_retry_at, answer.updated_at > before.updated_at]).toEqual(["discarded", null, true]);
       await inject.publish("orders", envelope("order", orphanOrders[0]));
       await inject.idle();
       const replayOf = `unmatched_order.payment.${payments[0]!.payment_id}`;
