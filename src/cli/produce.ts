@@ -127,7 +127,7 @@ export async function produceFromFile(config: Readonly<Config>, options: Record<
   const outbox = new Outbox(handle);
   const counters = new Counters(handle);
   try {
-    const all = [...checked.messages, ...deadLetters.map((d) => deadLetterMessage(d, now))];
+    const all = [...checked.messages, ...deadLetters.map((d) => deadLetterMessage(d, now, transport.maxMessageBytes))];
     let last = 0;
     handle.db.transaction((tx) => {
       outbox.add(all, tx);

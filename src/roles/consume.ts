@@ -3,7 +3,7 @@ import type { Db } from "../db/open.ts";
 import type { DeadLetterInput, Order, Payment } from "../domain/model.ts";
 import { deadLetterId, maskBody, parseMessage, type Parsed } from "../domain/validate.ts";
 import { StoreError } from "../store/types.ts";
-import type { Delivery, Outcome, Subscriber, SubscriptionName, TopicName, TransactionalAck } from "../transport/types.ts";
+import { messageBytes, type Delivery, type Outcome, type Subscriber, type SubscriptionName, type TopicName, type TransactionalAck } from "../transport/types.ts";
 import { TOPIC_OF_SUBSCRIPTION } from "../transport/types.ts";
 import { deadLetterMessage, pause, type RoleContext, type RunningRole } from "./context.ts";
 
@@ -121,17 +121,48 @@ export function firstPerKey<T>(items: Valid<T>[], key: (data: T) => number): { f
 }
 
 /**
- * Writes dead letters (and any extra work) in one SQLite transaction, then wakes the relay. With `ack` (the local
- * queue) the batch is acked in the same transaction.
+ * Dead letters whose message would not fit the broker whole (SNS takes 256 KiB, and the original rides inside the
+ * envelope as an escaped JSON string, so a body near the limit grows past it) are written straight to the store, whole,
+ * as the dlq role would have written them. Returns the others, for the outbox; null when the role stopped first.
  */
-export function commit(ctx: RoleContext, deadLetters: DeadLetterInput[], work: (tx: Db) => void, ack?: TransactionalAck): void {
+export async function storeOversize(ctx: RoleContext, role: string, signal: AbortSignal, deadLetters: DeadLetterInput[]): Promise<DeadLetterInput[] | null> {
+  const limit = ctx.transport.maxMessageBytes;
+  if (limit === undefined || deadLetters.length === 0) return deadLetters;
+  const now = ctx.clock();
+  const oversize = new Set(deadLetters.filter((d) => messageBytes(deadLetterMessage(d, now)) > limit));
+  if (oversize.size === 0) return deadLetters;
+  const nextRetryAt = new Date(now.getTime() + ctx.config.dlqRetryBaseMs).toISOString();
+  const stored = await untilStored(ctx, role, signal, () => ctx.store.putDeadLetters([...oversize], nextRetryAt));
+  if (stored === null) return null;
+  for (const d of oversize) {
+    ctx.log.info({ role, id: d.id, reason: d.reason, bytes: Buffer.byteLength(d.original), limit }, "dead letter too large for the broker: stored directly, whole");
+  }
+  return deadLetters.filter((d) => !oversize.has(d));
+}
+
+/**
+ * Writes dead letters (and any extra work) in one SQLite transaction, then wakes the relay; dead letters too large for
+ * the broker go to the store first (storeOversize). With `ack` (the local queue) the batch is acked in the same
+ * transaction. False when the role stopped while the store was away (nothing committed).
+ */
+export async function commit(
+  ctx: RoleContext,
+  role: string,
+  signal: AbortSignal,
+  deadLetters: DeadLetterInput[],
+  work: (tx: Db) => void,
+  ack?: TransactionalAck,
+): Promise<boolean> {
+  const viaBroker = await storeOversize(ctx, role, signal, deadLetters);
+  if (viaBroker === null) return false;
   const now = ctx.clock();
   ctx.db.transaction((tx) => {
     work(tx);
-    ctx.outbox.add(deadLetters.map((d) => deadLetterMessage(d, now)), tx);
+    ctx.outbox.add(viaBroker.map((d) => deadLetterMessage(d, now, ctx.transport.maxMessageBytes)), tx);
     ack?.ackInTransaction();
   }, { behavior: "immediate" });
   ctx.outbox.notify();
+  return true;
 }
 
 /** Observes produce→store latency for records that carried produced_at. */

@@ -1,4 +1,5 @@
 // What every role receives: its ports. Roles know no SDK and read no environment.
+import { createHash } from "node:crypto";
 import type { Config } from "../config/types.ts";
 import type { Db, DbHandle } from "../db/open.ts";
 import { envelope } from "../domain/envelope.ts";
@@ -8,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Outbox } from "../outbox/outbox.ts";
 import type { Store } from "../store/types.ts";
-import type { OutgoingMessage, Transport } from "../transport/types.ts";
+import { messageBytes, type OutgoingMessage, type Transport } from "../transport/types.ts";
 
 export interface RoleContext {
   config: Readonly<Config>;
@@ -36,10 +37,33 @@ export interface RunningRole {
 /** The base counters every role shows in /status. */
 export const BASE_COUNTERS = ["received", "processed", "duplicates", "invalid", "dead_lettered", "failed"] as const;
 
-/** A dead letter as an outbox message on the deadletters topic. */
-export function deadLetterMessage(input: DeadLetterInput, now: Date): OutgoingMessage {
-  const env = envelope("dead_letter", input, now);
-  return { id: env.id, topic: "deadletters", body: JSON.stringify(env), attributes: { reason: input.reason } };
+/**
+ * A dead letter as an outbox message on the deadletters topic. Past `maxBytes` (the broker's limit; the original rides
+ * inside as an escaped JSON string, so it grows) the original is cut to fit and a detail says how much was kept, of
+ * how much, with the whole one's sha256: the broker would refuse the message on every try otherwise. Consumers store
+ * such dead letters whole instead (storeOversize); this cut serves `ecom produce`, whose file keeps the whole record.
+ */
+export function deadLetterMessage(input: DeadLetterInput, now: Date, maxBytes = Infinity): OutgoingMessage {
+  const build = (d: DeadLetterInput): OutgoingMessage => {
+    const env = envelope("dead_letter", d, now);
+    return { id: env.id, topic: "deadletters", body: JSON.stringify(env), attributes: { reason: d.reason } };
+  };
+  const whole = build(input);
+  if (messageBytes(whole) <= maxBytes) return whole;
+  const bytes = Buffer.byteLength(input.original);
+  const hash = createHash("sha256").update(input.original).digest("hex");
+  let keep = input.original.length;
+  for (;;) {
+    // Never end on the first half of a surrogate pair.
+    const last = keep > 0 ? input.original.charCodeAt(keep - 1) : 0;
+    const end = last >= 0xd800 && last <= 0xdbff ? keep - 1 : keep;
+    const original = input.original.slice(0, end);
+    const note = `original cut to its first ${Buffer.byteLength(original)} of ${bytes} bytes to fit the broker's ${maxBytes}-byte message limit; sha256 of the whole: ${hash}`;
+    const message = build({ ...input, original, details: [...(Array.isArray(input.details) ? input.details : [input.details]), note] });
+    const over = messageBytes(message) - maxBytes;
+    if (over <= 0 || end === 0) return message;
+    keep = Math.max(0, end - over);
+  }
 }
 
 export { pause } from "../util/pause.ts";

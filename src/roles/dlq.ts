@@ -3,7 +3,7 @@ import { z } from "zod";
 import { DEAD_LETTER_REASONS, type DeadLetterInput, type DeadLetterRecord, type Payment } from "../domain/model.ts";
 import { parseMessage, type Parsed } from "../domain/validate.ts";
 import { randomUUID } from "node:crypto";
-import type { Delivery, OutgoingMessage, SubscriptionName, TopicName } from "../transport/types.ts";
+import { messageBytes, type Delivery, type OutgoingMessage, type SubscriptionName, type TopicName } from "../transport/types.ts";
 import { TOPIC_OF_SUBSCRIPTION } from "../transport/types.ts";
 import { pause, type RoleContext, type RunningRole } from "./context.ts";
 import { consumerRole, deadLetterFor, untilStored } from "./consume.ts";
@@ -148,13 +148,20 @@ export async function replay(ctx: RoleContext, records: DeadLetterRecord[]): Pro
   const result: ReplayResult = { replayed: [], skipped: [] };
   const topics: readonly string[] = ["orders", "payments", "deadletters", "alerts"];
   const messages: OutgoingMessage[] = [];
+  const limit = ctx.transport.maxMessageBytes ?? Infinity;
   for (const r of records) {
     if (!topics.includes(r.topic) || r.topic === "deadletters") {
       result.skipped.push({ id: r.id, reason: `topic ${r.topic} cannot be replayed` });
       continue;
     }
     const id = randomUUID();
-    messages.push({ id, topic: r.topic as TopicName, body: r.original, attributes: { replay_of: r.id } });
+    const message: OutgoingMessage = { id, topic: r.topic as TopicName, body: r.original, attributes: { replay_of: r.id } };
+    // The broker would refuse it on every try, holding it in the outbox for good.
+    if (messageBytes(message) > limit) {
+      result.skipped.push({ id: r.id, reason: `the original is ${Buffer.byteLength(r.original)} bytes; the ${ctx.transport.kind} broker takes messages of at most ${limit}` });
+      continue;
+    }
+    messages.push(message);
     result.replayed.push({ id: r.id, topic: r.topic, message_id: id });
   }
   // Status first: if the replayed message fails again, its new dead letter sets the record back to pending.

@@ -14,7 +14,7 @@ export async function handleOrders(ctx: RoleContext, batch: Delivery[], signal: 
     if (stored === null) return "stopped";
   }
   let fresh = 0;
-  commit(ctx, deadLetters, (tx) => {
+  const committed = await commit(ctx, "order", signal, deadLetters, (tx) => {
     fresh = ctx.inbox.record("order", first.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.order_id) })), tx).filter(Boolean).length;
     ctx.counters.add("order", {
       received: batch.length,
@@ -24,6 +24,7 @@ export async function handleOrders(ctx: RoleContext, batch: Delivery[], signal: 
       dead_lettered: deadLetters.length,
     }, tx);
   }, ack);
+  if (!committed) return "stopped";
   observeLatency(ctx, "order", first);
   if (repeats || fresh < first.length) ctx.log.debug({ role: "order", duplicates: valid.length - fresh }, "duplicate orders acknowledged");
   return "done";

@@ -51,7 +51,7 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
       }),
     );
   }
-  commit(ctx, deadLetters, (tx) => {
+  const committed = await commit(ctx, "payment", signal, deadLetters, (tx) => {
     const fresh = ctx.inbox.record("payment", matched.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.payment_id) })), tx).filter(Boolean).length;
     ctx.counters.add("payment", {
       received: batch.length,
@@ -63,6 +63,7 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
       dead_lettered: deadLetters.length,
     }, tx);
   }, ack);
+  if (!committed) return "stopped";
   observeLatency(ctx, "payment", matched);
   return "done";
 }

@@ -43,6 +43,8 @@ export interface PubsubOptions {
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
 const TOPICS: readonly TopicName[] = ["orders", "payments", "deadletters", "alerts"];
 const PUBLISH_BATCH_MESSAGES = 1000;
+// A message's data and attributes may weigh 10 MB at most.
+const MAX_MESSAGE_BYTES = 10_000_000;
 const PUBLISH_BATCH_MS = 10;
 // Bounds a publish including the client's own retries (its default is 10 minutes): while the broker is away a
 // publish settles as a retryable failure within this, and the relay retries it (rather than one call hanging).
@@ -514,5 +516,5 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
     return closing;
   }
 
-  return { kind: "pubsub", publish, subscribe, ping, provision, teardown, close };
+  return { kind: "pubsub", maxMessageBytes: MAX_MESSAGE_BYTES, publish, subscribe, ping, provision, teardown, close };
 }

@@ -28,6 +28,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { AwsConfig } from "../config/types.ts";
 import {
+  messageBytes,
   TOPIC_OF_SUBSCRIPTION,
   TransportError,
   type BatchHandler,
@@ -55,7 +56,7 @@ export interface SnsSqsOptions {
 }
 
 const SNS_BATCH_ENTRIES = 10;
-// PublishBatch caps the whole request payload (all entries together) at 256 KiB.
+// PublishBatch caps the whole request payload (all entries together) at 256 KiB, and so one message.
 const SNS_BATCH_BYTES = 256 * 1024;
 const PUBLISH_CONCURRENCY = 16;
 const SQS_BATCH_ENTRIES = 10;
@@ -161,21 +162,13 @@ async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-function entryBytes(message: OutgoingMessage): number {
-  let bytes = Buffer.byteLength(message.body);
-  for (const [key, value] of Object.entries(message.attributes ?? {})) {
-    bytes += Buffer.byteLength(key) + Buffer.byteLength(value) + "String".length;
-  }
-  return bytes;
-}
-
 /** Splits one topic's messages into PublishBatch requests within the entry and byte limits. */
 function publishBatches(messages: OutgoingMessage[]): OutgoingMessage[][] {
   const batches: OutgoingMessage[][] = [];
   let current: OutgoingMessage[] = [];
   let bytes = 0;
   for (const message of messages) {
-    const size = entryBytes(message);
+    const size = messageBytes(message);
     if (current.length > 0 && (current.length === SNS_BATCH_ENTRIES || bytes + size > SNS_BATCH_BYTES)) {
       batches.push(current);
       current = [];
@@ -972,5 +965,5 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     return closing;
   }
 
-  return { kind: "sns-sqs", publish, subscribe, ping, provision, teardown, close };
+  return { kind: "sns-sqs", maxMessageBytes: SNS_BATCH_BYTES, publish, subscribe, ping, provision, teardown, close };
 }

@@ -84,6 +84,8 @@ export interface ProvisionStep {
 
 export interface Transport {
   readonly kind: "local" | "sns-sqs" | "pubsub";
+  /** The largest message the broker takes, as `messageBytes` counts it; absent: no limit. */
+  readonly maxMessageBytes?: number;
   /**
    * Publish a batch (any size; the transport splits by its own limits). Resolves once every message is either
    * confirmed or listed in `failed`; rejects only for the unexpected. Retryable failures are marked `retryable`.
@@ -109,6 +111,15 @@ export interface Transport {
    * due outbox rows and deletes them in one transaction, in which `inTx` also runs. Returns the rows published.
    */
   publishOutbox?(limit: number, inTx: (published: number) => void): number;
+}
+
+/** A message's size as brokers count it against their limits: the body's UTF-8 bytes plus each attribute's name, value and type. */
+export function messageBytes(message: OutgoingMessage): number {
+  let bytes = Buffer.byteLength(message.body);
+  for (const [key, value] of Object.entries(message.attributes ?? {})) {
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value) + "String".length;
+  }
+  return bytes;
 }
 
 /** The logging a transport needs (pino's Logger fits). */

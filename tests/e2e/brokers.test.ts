@@ -6,7 +6,7 @@ import { createPubsubTransport } from "../../src/transport/pubsub.ts";
 import { createSnsSqsTransport } from "../../src/transport/sns-sqs.ts";
 import type { Transport } from "../../src/transport/types.ts";
 import { deadLetterId } from "../../src/domain/validate.ts";
-import { orderAt } from "../../src/domain/generator.ts";
+import { orderAt, paymentAt } from "../../src/domain/generator.ts";
 import { runEcom, startEcom, tempDir, type Running } from "../helpers/ecom.ts";
 import { expectedRun } from "../helpers/expected.ts";
 import { startProxy, type Proxy } from "../helpers/proxy.ts";
@@ -107,13 +107,26 @@ function brokerClient(flags: string[]): Transport {
   return config.transport === "sns-sqs" ? createSnsSqsTransport(config.aws, {}) : createPubsubTransport(config.pubsub, {});
 }
 
-async function publishRaw(flags: string[], bodies: string[]): Promise<void> {
+async function publishRaw(flags: string[], bodies: string[], topic: "orders" | "payments" = "orders"): Promise<void> {
   const client = brokerClient(flags);
   try {
-    const result = await client.publish(bodies.map((body, i) => ({ id: `raw-${Date.now()}-${i}`, topic: "orders" as const, body })));
+    const result = await client.publish(bodies.map((body, i) => ({ id: `raw-${Date.now()}-${i}`, topic, body })));
     expect(result.failed).toEqual([]);
   } finally {
     await client.close();
+  }
+}
+
+/** Sends `body` straight to the SQS queue of `subscription` (named in `flags`), bypassing SNS and its 256 KiB limit. */
+async function sendToQueue(flags: string[], port: number, subscription: "payment", body: string): Promise<void> {
+  const { SQSClient, GetQueueUrlCommand, SendMessageCommand } = await import("@aws-sdk/client-sqs");
+  const queue = flags.find((f) => f.startsWith(`--sqs-${subscription}-queue=`))!.split("=")[1]!;
+  const sqs = new SQSClient({ region: "us-east-1", endpoint: `http://127.0.0.1:${port}` });
+  try {
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: queue }));
+    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+  } finally {
+    sqs.destroy();
   }
 }
 
@@ -201,6 +214,41 @@ for (const broker of BROKERS) {
         await publishRaw(flags, [JSON.stringify(orderAt(SEED, 5))]);
         await waitFor("a valid order after the poison", async () => (await app!.request("/orders/5")).ok, { timeoutMs: 60_000 });
         expect((await app.get("/status")).counters.order).toMatchObject({ processed: 1, invalid: 2, dead_lettered: 2 });
+      } finally {
+        app?.proc.kill("SIGKILL");
+        await proxy.close();
+      }
+    }, 300_000);
+
+    test("an invalid message whose dead letter outgrows the broker's message limit is in /dlq whole; nothing is stuck in the outbox", async () => {
+      const proxy = await startProxy(broker.target);
+      let app: Running | null = null;
+      try {
+        const flags = await setup(broker, proxy);
+        app = await startEcom(["--role=payment,dlq", ...flags, `--data-dir=${tempDir()}`, "--log-level=info"]);
+        // 180 KB, under both brokers' limits; quoted 45,000 times, so inside a dead-letter envelope (escaped) it is
+        // about 270 KB: over SNS's 256 KiB, where it used to sit in the outbox for good, refused on every try.
+        const big = JSON.stringify({ ...paymentAt({ seed: SEED, unmatchedRatio: 0, duplicateRatio: 0 }, 42), payment_datetime: "not a date", notes: Array(45_000).fill("q") });
+        await publishRaw(flags, [big], "payments");
+        const id = "invalid.payment.42";
+        await waitFor(`dead letter ${id}`, async () => (await app!.request(`/dlq/${id}`)).ok, { timeoutMs: 60_000 });
+        const record = await app.get(`/dlq/${id}`);
+        expect([record.reason, record.status, record.original === big]).toEqual(["invalid", "pending", true]);
+        expect((await app.get("/status")).outbox.pending).toBe(0);
+        expect((await app.get("/status")).counters.payment).toMatchObject({ received: 1, invalid: 1, dead_lettered: 1 });
+        const direct = app.output().split("\n").filter((l) => l.includes("dead letter too large for the broker"));
+        expect(direct.length).toBe(broker.name === "sns-sqs" ? 1 : 0);
+        if (broker.name !== "sns-sqs") return;
+        // Over SNS's limit itself (SQS takes it straight): stored whole, and a replay, which would go through SNS, is
+        // refused with the reason rather than left in the outbox.
+        const huge = "x".repeat(300_000);
+        await sendToQueue(flags, proxy.port, "payment", huge);
+        const hugeId = deadLetterId("invalid", null, null, huge);
+        await waitFor(`dead letter ${hugeId}`, async () => (await app!.request(`/dlq/${hugeId}`)).ok, { timeoutMs: 60_000 });
+        expect((await app.get(`/dlq/${hugeId}`)).original.length).toBe(300_000);
+        const replay = await app.request(`/dlq/${hugeId}/replay`, { method: "POST" });
+        expect([replay.status, await replay.json()]).toEqual([409, { error: "not_replayable", detail: "the original is 300000 bytes; the sns-sqs broker takes messages of at most 262144" }]);
+        expect((await app.get("/status")).outbox.pending).toBe(0);
       } finally {
         app?.proc.kill("SIGKILL");
         await proxy.close();
