@@ -177,6 +177,29 @@ export function maskText(value: string): string {
   return value.replace(LONG_DIGITS, maskDigits);
 }
 
+/** Keys whose numbers are the domain's own (ids, quantity, price): never taken for a card number. */
+const DOMAIN_NUMBER_KEY = /(^|_)ids?$|^quantity$|^price$/i;
+
+/** The Luhn check every card number passes (and 9 in 10 other digit strings fail). */
+function luhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * A JSON number that may be a card number sent as a number: an integer of 13-19 digits passing the Luhn check (past
+ * 2^53 its digits are no longer exact, so it is taken as one).
+ */
+function cardLikeNumber(value: number): boolean {
+  if (!Number.isInteger(value) || value < 1e12 || value >= 1e19) return false;
+  return !Number.isSafeInteger(value) || luhn(String(value));
+}
+
 function maskValue(key: string, value: unknown): unknown {
   if (Array.isArray(value)) return value.map((v) => maskValue(key, v));
   if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(k, v)]));
@@ -193,6 +216,8 @@ function maskValue(key: string, value: unknown): unknown {
   }
   // A card number pasted into any other text field (13-19 digits, spaces or dashes allowed).
   if (typeof value === "string") return value.replace(LONG_DIGITS, maskDigits);
+  // Or sent as a bare number anywhere else (a top-level number, an array element, a mistyped text field).
+  if (typeof value === "number" && !DOMAIN_NUMBER_KEY.test(key) && cardLikeNumber(value)) return maskDigits(String(value));
   return value;
 }
 

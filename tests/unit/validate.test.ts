@@ -186,6 +186,18 @@ describe("maskBody", () => {
     expect(maskBody("pay 4111 1111 1111 1111 and 5555-5555-5555-4444 now; order 12345")).toBe("pay ************1111 and ************4444 now; order 12345");
   });
 
+  test("a card number sent as a JSON number outside card fields: top level, in an array, in a mistyped text field", () => {
+    expect(maskBody("5105105105105100")).toBe('"************5100"');
+    expect(maskBody("[4012888888881881]")).toBe('["************1881"]');
+    expect(maskBody('{"order_id": 777020, "shipping_address": 5105105105105100, "item": "x"}')).toBe('{"order_id":777020,"shipping_address":"************5100","item":"x"}');
+    // Past 2^53 the digits are not exact: masked whatever they are.
+    expect(maskBody('{"note": 6011000990139424123}')).toMatch(/^\{"note":"\*{15}\d{4}"\}$/);
+    // Kept: the domain's own numbers, numbers that fail the Luhn check (a millisecond time), short or fractional ones.
+    for (const body of ['{"order_id":4111111111111111,"payment_ids":[5105105105105100],"quantity":4012888888881881,"price":5105105105105100}', '{"at":1764547200000}', '[4111111111111112, 411111111111, 4111111111111111.5]']) {
+      expect(maskBody(body)).toBe(body);
+    }
+  });
+
   test("nothing to mask: the JSON is the same", () => {
     expect(maskBody(env("order", order))).toBe(env("order", order));
     expect(maskBody(JSON.stringify(payment))).toBe(JSON.stringify(payment));
