@@ -40,6 +40,7 @@ function coerce(setting: Setting, value: unknown, source: Source): unknown {
     case "string":
     case "secret":
       if (text === "") throw bad("a non-empty string");
+      if (setting.pattern && !setting.pattern.test.test(text)) throw bad(setting.pattern.accepted);
       return text;
     case "int":
     case "number": {

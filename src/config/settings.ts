@@ -11,9 +11,16 @@ export interface Setting {
   values?: readonly string[];
   min?: number;
   max?: number;
+  /** For a string: the form it must have, and how to say so. */
+  pattern?: { test: RegExp; accepted: string };
   group: string;
   help: string;
 }
+
+/** A Cassandra keyspace name ecom accepts (unquoted, so lowercase). */
+export const KEYSPACE_NAME = /^[a-z][a-z0-9_]{0,47}$/;
+/** A CQL replication map, as `CREATE KEYSPACE ... WITH replication = <it>` takes. */
+export const CQL_MAP = /^\s*\{[^}]*\}\s*$/;
 
 export const ROLES = ["producer", "order", "payment", "analytics", "dlq"] as const;
 export type Role = (typeof ROLES)[number];
@@ -52,7 +59,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: "cassandra-contact-points", kind: "list", default: ["127.0.0.1"], group: "cassandra", help: "contact points" },
   { name: "cassandra-port", kind: "int", default: 9042, min: 1, max: 65535, group: "cassandra", help: "CQL port" },
   { name: "cassandra-local-dc", kind: "string", default: "datacenter1", group: "cassandra", help: "local data center" },
-  { name: "cassandra-keyspace", kind: "string", default: "ecom_store", group: "cassandra", help: "keyspace" },
+  { name: "cassandra-keyspace", kind: "string", default: "ecom_store", pattern: { test: KEYSPACE_NAME, accepted: "lowercase letters, digits and _ (a letter first, at most 48)" }, group: "cassandra", help: "keyspace" },
   { name: "cassandra-username", kind: "string", group: "cassandra", help: "plain-text auth user" },
   { name: "cassandra-password", kind: "secret", group: "cassandra", help: "plain-text auth password" },
   { name: "cassandra-tls", kind: "bool", default: false, group: "cassandra", help: "connect with TLS" },
@@ -62,7 +69,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: "cassandra-write-consistency", kind: "enum", default: "LOCAL_QUORUM", values: ["ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"], group: "cassandra", help: "write consistency" },
   { name: "cassandra-request-timeout", kind: "duration", default: "12s", group: "cassandra", help: "per-request timeout" },
   { name: "cassandra-concurrency", kind: "int", default: 32, min: 1, max: 4096, group: "cassandra", help: "requests in flight (each a batch of up to 10 rows or a read of up to 50 keys)" },
-  { name: "cassandra-replication", kind: "string", default: "{'class': 'SimpleStrategy', 'replication_factor': 1}", group: "cassandra", help: "keyspace replication map used by migrate" },
+  { name: "cassandra-replication", kind: "string", default: "{'class': 'SimpleStrategy', 'replication_factor': 1}", pattern: { test: CQL_MAP, accepted: "a CQL map such as {'class': 'NetworkTopologyStrategy', 'dc1': 3}" }, group: "cassandra", help: "keyspace replication map used by migrate" },
   { name: "auto-migrate", kind: "bool", default: false, group: "cassandra", help: "apply the Cassandra schema at start when missing" },
   // aws
   { name: "aws-region", kind: "string", default: "us-east-1", group: "aws", help: "AWS region" },

@@ -4,6 +4,7 @@ import cassandra from "cassandra-driver";
 // @ts-ignore: Bun imports the file as a string (and embeds it in a compiled binary); TypeScript has no *.cql declaration.
 import schemaCql from "../../cassandra/schema.cql" with { type: "text" };
 import type { CassandraConfig } from "../config/types.ts";
+import { CQL_MAP, KEYSPACE_NAME } from "../config/settings.ts";
 import type {
   DeadLetterInput,
   DeadLetterReason,
@@ -520,7 +521,7 @@ function consistencyOf(name: string, setting: string): number {
 }
 
 function checkKeyspace(keyspace: string): string {
-  if (!/^[a-z][a-z0-9_]{0,47}$/.test(keyspace)) {
+  if (!KEYSPACE_NAME.test(keyspace)) {
     throw new StoreError(
       `--cassandra-keyspace=${keyspace} is not a keyspace name: use lowercase letters, digits and _ (a letter first, at most 48)`,
       false,
@@ -582,7 +583,7 @@ const silent: StoreLogger = { info() {}, warn() {}, error() {} };
 /** Connects to the cluster and returns the Cassandra store (kind "cassandra"). Rejects with a StoreError if it cannot. */
 export async function createCassandraStore(config: CassandraConfig, opts: { logger?: StoreLogger } = {}): Promise<Store> {
   const keyspace = checkKeyspace(config.keyspace);
-  if (!/^\s*\{[^}]*\}\s*$/.test(config.replication)) {
+  if (!CQL_MAP.test(config.replication)) {
     throw new StoreError(
       `--cassandra-replication=${config.replication} is not a CQL map: use e.g. {'class': 'NetworkTopologyStrategy', '${config.localDc}': 3}`,
       false,

@@ -111,6 +111,8 @@ describe("invalid settings name the setting and the accepted values", () => {
     expect(configError(() => load(["--port=70000"]))).toBe('--port: "70000" is not valid; accepted: 0..65535');
     expect(configError(() => load(["--role=order,cashier"]))).toBe('--role: "order,cashier" is not valid; accepted: a comma-separated list of all, producer, order, payment, analytics, dlq');
     expect(configError(() => load(["--shutdown-grace=soon"]))).toBe('--shutdown-grace: "soon" is not valid; accepted: a duration like 500ms, 30s, 5m, 2h, 7d');
+    expect(configError(() => load(["--cassandra-keyspace=Audit6-Bad"]))).toBe('--cassandra-keyspace: "Audit6-Bad" is not valid; accepted: lowercase letters, digits and _ (a letter first, at most 48)');
+    expect(configError(() => load([], { ECOM_CASSANDRA_REPLICATION: "garbage" }))).toBe(`ECOM_CASSANDRA_REPLICATION: "garbage" is not valid; accepted: a CQL map such as {'class': 'NetworkTopologyStrategy', 'dc1': 3}`);
     expect(configError(() => load(["--unmatched-ratio=2"]))).toBe('--unmatched-ratio: "2" is not valid; accepted: 0..1');
     expect(configError(() => load([], { ECOM_LOG_ORDERS: "perhaps" }))).toBe('ECOM_LOG_ORDERS: "perhaps" is not valid; accepted: true or false');
     expect(configError(() => load(["--dlq-retry-base=10s", "--dlq-retry-max=1s"]))).toBe("--dlq-retry-max must be >= --dlq-retry-base");
@@ -209,8 +211,11 @@ describe("config/ecom.example.toml documents every setting", () => {
   function otherValue(s: Setting): [string, unknown] {
     switch (s.kind) {
       case "string":
-      case "secret":
-        return ['"x-test"', "x-test"];
+      case "secret": {
+        // A string of a set form: one that fits it.
+        const v = s.name === "cassandra-replication" ? "{'class': 'SimpleStrategy', 'replication_factor': 3}" : s.pattern ? "x_test" : "x-test";
+        return [JSON.stringify(v), v];
+      }
       case "int":
       case "number": {
         const base = typeof s.default === "number" ? s.default : (s.min ?? 0);
