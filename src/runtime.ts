@@ -15,7 +15,7 @@ import { startDlqRole } from "./roles/dlq.ts";
 import { startOrderRole } from "./roles/order.ts";
 import { startPaymentRole } from "./roles/payment.ts";
 import { startProducerRole, type ProducerProgress } from "./roles/producer.ts";
-import { createStore, SchemaMissingError, type Store } from "./store/index.ts";
+import { createStore, SchemaMissingError, stepLine, type Store } from "./store/index.ts";
 import { createTransport, type Transport } from "./transport/index.ts";
 
 export interface Base {
@@ -48,7 +48,7 @@ export async function openBase(config: Readonly<Config>, log: Logger, options: {
         await store.checkSchema();
       } catch (error) {
         if (!(error instanceof SchemaMissingError) || !config.cassandra.autoMigrate) throw error;
-        for (const line of await store.migrate()) log.info({ migrate: line }, "cassandra schema");
+        for (const step of await store.migrate()) log.info({ migrate: stepLine(step) }, "cassandra schema");
       }
     }
   } catch (error) {

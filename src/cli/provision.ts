@@ -4,6 +4,7 @@ import { ConfigError } from "../config/load.ts";
 import { openDataDir } from "../runtime.ts";
 import { createLogger } from "../log.ts";
 import { createStore } from "../store/index.ts";
+import { stepLine } from "../store/types.ts";
 import { createTransport } from "../transport/index.ts";
 
 async function withPorts<T>(config: Readonly<Config>, fn: (p: { transport: Awaited<ReturnType<typeof createTransport>>; store: Awaited<ReturnType<typeof createStore>> }) => Promise<T>): Promise<T> {
@@ -22,16 +23,18 @@ async function withPorts<T>(config: Readonly<Config>, fn: (p: { transport: Await
 
 export function provisionCommand(config: Readonly<Config>): Promise<number> {
   return withPorts(config, async ({ transport, store }) => {
-    for (const step of await transport.provision()) console.log(`${step.action.padEnd(8)} ${step.resource}`);
-    for (const line of await store.migrate()) console.log(`store    ${line}`);
+    for (const step of [...(await transport.provision()), ...(await store.migrate())]) console.log(stepLine(step));
     return 0;
   });
 }
 
 export function teardownCommand(config: Readonly<Config>, options: Record<string, unknown>): Promise<number> {
-  if (!options.yes) throw new ConfigError(`teardown removes the ${config.transport} topics, queues and subscriptions: confirm with --yes`);
+  const what = { local: "local queue", "sns-sqs": "SNS topics, SQS queues and subscriptions", pubsub: "Pub/Sub topics and subscriptions" }[config.transport];
+  if (!options.yes) throw new ConfigError(`teardown removes the ${what}: confirm with --yes`);
   return withPorts(config, async ({ transport }) => {
-    for (const step of await transport.teardown()) console.log(`${step.action.padEnd(8)} ${step.resource}`);
+    for (const step of await transport.teardown()) console.log(stepLine(step));
+    // The store holds the facts and dead letters: teardown never drops it.
+    if (config.store === "cassandra") console.log(stepLine({ action: "kept", resource: `cassandra keyspace ${config.cassandra.keyspace}`, note: "its data stays; DROP KEYSPACE to remove it" }));
     return 0;
   });
 }
@@ -44,7 +47,7 @@ export async function migrateCommand(config: Readonly<Config>): Promise<number> 
     if (config.store === "cassandra") {
       const store = await createStore(config, handle, log);
       try {
-        for (const line of await store.migrate()) console.log(`cassandra ${line}`);
+        for (const step of await store.migrate()) console.log(stepLine(step));
       } finally {
         await store.close();
       }

@@ -16,7 +16,7 @@ import type {
 } from "../domain/model.ts";
 import { DEAD_LETTER_STATUSES } from "../domain/model.ts";
 import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, Store } from "./types.ts";
-import { SchemaMissingError, StoreError } from "./types.ts";
+import { SchemaMissingError, StoreError, type SchemaStep } from "./types.ts";
 import { guardControlConnectionRefresh } from "./driver-patch.ts";
 
 // A driver bug can otherwise end the process while Cassandra is away (see driver-patch.ts).
@@ -119,6 +119,24 @@ function schemaStatements(keyspace: string, replication: string): SchemaStatemen
       const head = /^CREATE\s+(KEYSPACE|TABLE)\s+IF\s+NOT\s+EXISTS\s+([\w.]+)/i.exec(cql);
       return { object: head ? `${head[1]!.toLowerCase()} ${head[2]}` : cql.split(/\s+/).slice(0, 3).join(" "), cql };
     });
+}
+
+/** The pairs of a CQL replication map ('class' by its short name), as system_schema.keyspaces shows them. */
+function replicationPairs(map: Record<string, string>): string[] {
+  return Object.entries(map)
+    .map(([k, v]) => `${k}=${k === "class" ? String(v).replace(/^.*\./, "") : String(v)}`)
+    .sort();
+}
+
+/** Whether the keyspace's replication (from system_schema) is the CQL map asked for. */
+function sameReplication(has: Record<string, string>, asked: string): boolean {
+  const wanted: Record<string, string> = {};
+  for (const m of asked.matchAll(/'([^']+)'\s*:\s*'?([^',}\s]+)'?/g)) wanted[m[1]!] = m[2]!;
+  return replicationPairs(has).join(",") === replicationPairs(wanted).join(",");
+}
+
+function showReplication(has: Record<string, string>): string {
+  return `{${replicationPairs(has).map((p) => p.replace("=", ": ")).join(", ")}}`;
 }
 
 /** Table names the schema creates, in file order (what checkSchema requires). */
@@ -1005,14 +1023,26 @@ class CassandraStore implements Store {
   }
 
   /** Applies cassandra/schema.cql (CREATE ... IF NOT EXISTS); an existing keyspace keeps its replication. */
-  async migrate(): Promise<string[]> {
-    const lines: string[] = [];
-    for (const s of schemaStatements(this.options.keyspace, this.options.replication)) {
+  async migrate(): Promise<SchemaStep[]> {
+    const ks = this.options.keyspace;
+    const found = (await this.read("migrate", "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", [ks])).first();
+    const tables = new Set(found ? (await this.read("migrate", "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [ks])).rows.map((r) => r.table_name as string) : []);
+    const steps: SchemaStep[] = [];
+    for (const s of schemaStatements(ks, this.options.replication)) {
       const options = { prepare: false, readTimeout: DDL_TIMEOUT_MS, executionProfile: "write" };
       await withRetry(`migrate (${s.object})`, DDL_TIMEOUT_MS, () => this.client.execute(s.cql, [], options));
-      lines.push(`${s.object}: ok`);
+      const resource = `cassandra ${s.object}`;
+      if (s.object.startsWith("keyspace ")) {
+        const has = found?.replication as Record<string, string> | undefined;
+        const note = has && !sameReplication(has, this.options.replication)
+          ? `replication kept as ${showReplication(has)}, not the ${this.options.replication.trim()} asked: ecom does not alter a keyspace (ALTER KEYSPACE, then repair)`
+          : undefined;
+        steps.push({ action: has ? "exists" : "created", resource, ...(note ? { note } : {}) });
+      } else {
+        steps.push({ action: tables.has(s.object.slice(`table ${ks}.`.length)) ? "exists" : "created", resource });
+      }
     }
-    return lines;
+    return steps;
   }
 
   async checkSchema(): Promise<void> {

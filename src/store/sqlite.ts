@@ -203,7 +203,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
       }),
 
     ping: () => guard("ping", () => void db.get(sql`SELECT 1`)),
-    migrate: () => guard("migrate", () => ["sqlite schema: applied at open (PRAGMA user_version)"]),
+    migrate: () => guard("migrate", () => [{ action: "applied" as const, resource: "sqlite schema (at open, PRAGMA user_version)" }]),
     checkSchema: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };

@@ -42,6 +42,18 @@ export interface DeadLetterUpdate {
  * - A promise resolves only once the write is durable in the store; failures reject with a StoreError
  *   (`retryable` for timeouts, unavailability, overload).
  */
+export interface SchemaStep {
+  action: "created" | "exists" | "applied";
+  resource: string;
+  /** What differs from what was asked and was left as it is. */
+  note?: string;
+}
+
+/** A step as provision, migrate and teardown print it. */
+export function stepLine(step: { action: string; resource: string; note?: string }): string {
+  return `${step.action.padEnd(8)} ${step.resource}${step.note ? ` (${step.note})` : ""}`;
+}
+
 export interface Store {
   readonly kind: "sqlite" | "cassandra";
   upsertOrders(orders: Order[]): Promise<void>;
@@ -69,8 +81,8 @@ export interface Store {
 
   /** Readiness: resolves when the store answers. */
   ping(): Promise<void>;
-  /** Apply the schema idempotently; returns a line per object created or found. */
-  migrate(): Promise<string[]>;
+  /** Apply the schema idempotently; returns a step per object: created, or found as it was (with a note if it differs). */
+  migrate(): Promise<SchemaStep[]>;
   /** Rejects with SchemaMissingError when the schema is not applied. */
   checkSchema(): Promise<void>;
   close(): Promise<void>;

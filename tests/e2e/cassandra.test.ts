@@ -200,12 +200,27 @@ describe.skipIf(!available)("--store=cassandra, end to end", () => {
 
     const ks2 = freshKeyspace();
     const tables = ["orders_payments_facts", "orders_by_customer", "payments_by_id", "dead_letters", "dead_letters_by_day", "dead_letter_days", "dead_letters_due"];
-    const lines = [`cassandra keyspace ${ks2}: ok`, ...tables.map((t) => `cassandra table ${ks2}.${t}: ok`)];
-    for (let run = 1; run <= 2; run++) {
+    const lines = (action: string) => [`keyspace ${ks2}`, ...tables.map((t) => `table ${ks2}.${t}`)].map((o) => `${action.padEnd(8)} cassandra ${o}`);
+    for (const [run, action] of [[1, "created"], [2, "exists"]] as const) {
       const migrate = await runEcom(["migrate", ...storeArgs(ks2), `--data-dir=${dir}`]);
       expect([run, migrate.code, migrate.stderr]).toEqual([run, 0, ""]);
-      expect(migrate.stdout.trim().split("\n").filter((l) => l.startsWith("cassandra "))).toEqual(lines);
+      expect(migrate.stdout.trim().split("\n").filter((l) => l.includes(" cassandra "))).toEqual(lines(action));
     }
+    // A table dropped is created again, and said so; a replication other than the keyspace's is reported, not applied.
+    await withCql((c) => c.execute(`DROP TABLE ${ks2}.payments_by_id`, [], { readTimeout: 60_000 }));
+    const other = "{'class': 'SimpleStrategy', 'replication_factor': 3}";
+    const again = await runEcom(["migrate", ...storeArgs(ks2), `--cassandra-replication=${other}`, `--data-dir=${dir}`]);
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim().split("\n").filter((l) => l.startsWith("created") || l.includes(`keyspace ${ks2}`))).toEqual([
+      `exists   cassandra keyspace ${ks2} (replication kept as {class: SimpleStrategy, replication_factor: 1}, not the ${other} asked: ecom does not alter a keyspace (ALTER KEYSPACE, then repair))`,
+      `created  cassandra table ${ks2}.payments_by_id`,
+    ]);
+    // teardown removes the broker's resources (here the local queue) and says it keeps the keyspace, which it does.
+    const refused = await runEcom(["teardown", ...storeArgs(ks2), `--data-dir=${dir}`]);
+    expect([refused.code, refused.stderr.trim()]).toEqual([2, "ecom: teardown removes the local queue: confirm with --yes"]);
+    const teardown = await runEcom(["teardown", "--yes", ...storeArgs(ks2), `--data-dir=${dir}`]);
+    expect([teardown.code, teardown.stdout.trim().split("\n").at(-1)]).toEqual([0, `kept     cassandra keyspace ${ks2} (its data stays; DROP KEYSPACE to remove it)`]);
+    expect((await withCql((c) => allRows(c, "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [ks2]))).length).toBe(tables.length);
     const present = await withCql((c) => allRows(c, "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [ks2]));
     expect(present.map((r) => r.table_name).sort()).toEqual([...tables].sort());
     // migrated: starting without --auto-migrate works

@@ -46,7 +46,10 @@ const TABLES = [
   "dead_letter_days",
   "dead_letters_due",
 ];
-const migrateLines = (ks: string) => [`keyspace ${ks}: ok`, ...TABLES.map((t) => `table ${ks}.${t}: ok`)];
+const migrateSteps = (ks: string, action: "created" | "exists") => [
+  { action, resource: `cassandra keyspace ${ks}` },
+  ...TABLES.map((t) => ({ action, resource: `cassandra table ${ks}.${t}` })),
+];
 
 /** A row with int64 values (driver Longs) as numbers, for exact comparison. */
 function plain(row: cassandra.types.Row): Record<string, unknown> {
@@ -108,11 +111,11 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     await raw.shutdown();
   });
 
-  test("migrate applies the schema twice with the same lines, then checkSchema passes", async () => {
+  test("migrate applies the schema twice: created, then every object exists; then checkSchema passes", async () => {
     expect(store.kind).toBe("cassandra");
     await expect(store.checkSchema()).rejects.toThrow(new SchemaMissingError(`keyspace ${RUN} does not exist: ${HINT}`));
-    expect(await store.migrate()).toEqual(migrateLines(RUN));
-    expect(await store.migrate()).toEqual(migrateLines(RUN));
+    expect(await store.migrate()).toEqual(migrateSteps(RUN, "created"));
+    expect(await store.migrate()).toEqual(migrateSteps(RUN, "exists"));
     await store.checkSchema();
     const tables = await cql("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [RUN]);
     expect(tables.rows.map((r) => r.table_name).sort()).toEqual([...TABLES].sort());
