@@ -149,9 +149,12 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
         return `unavailable: ${(error as Error).message}`;
       }
     };
-    const [transport, store] = await Promise.all([check("transport", () => ctx.transport.ping()), check("store", () => ctx.store.ping())]);
-    const ready = transport === "ok" && store === "ok";
-    return c.json({ ready, transport, store }, ready ? 200 : 503);
+    // The transport is told when time is up, so its answer names the broker it could not reach.
+    const ready = new AbortController();
+    const timer = setTimeout(() => ready.abort("no answer within 2500 ms"), 2500);
+    const [transport, store] = await Promise.all([check("transport", () => ctx.transport.ping(ready.signal)), check("store", () => ctx.store.ping())]).finally(() => clearTimeout(timer));
+    const ok = transport === "ok" && store === "ok";
+    return c.json({ ready: ok, transport, store }, ok ? 200 : 503);
   });
   app.get("/status", async (c) => c.json(await statusOf(ctx, info)));
   app.get("/metrics", async (c) => {

@@ -43,6 +43,8 @@ export interface PubsubOptions {
 const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
 const TOPICS: readonly TopicName[] = ["orders", "payments", "deadletters", "alerts"];
 const PUBLISH_BATCH_MESSAGES = 1000;
+// How often a subscriber's failing stream is logged while its retries go on.
+const STREAM_WARN_MS = 30_000;
 // A message's data and attributes may weigh 10 MB at most.
 const MAX_MESSAGE_BYTES = 10_000_000;
 const PUBLISH_BATCH_MS = 10;
@@ -145,11 +147,21 @@ export function isRetryablePubsubError(error: unknown): boolean {
   return typeof e.code === "string" && /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|AI_AGAIN|HOSTUNREACH|NETUNREACH)$/.test(e.code);
 }
 
+/**
+ * A gRPC error's text without grpc-js's resolution notes and gax's list of earlier tries (a failed call retried until
+ * its timeout repeats every attempt's error: kilobytes of the same line).
+ */
+export function briefGrpcText(text: string): string {
+  const last = /retrying error Error: (.*)$/s.exec(text)?.[1] ?? text;
+  const brief = last.replace(/\s*:?\s*Previous errors\s*:.*$/s, "").replace(/\.?\s*Resolution note:.*$/s, "").trim();
+  return brief.length > 300 ? `${brief.slice(0, 300)}...` : brief;
+}
+
 function wrap(error: unknown, what: string, messageIds?: string[]): TransportError {
   if (error instanceof TransportError) return error;
   const e = (error ?? {}) as GrpcLikeError;
   const hint = grpcCode(error) === NOT_FOUND ? "; run `ecom provision` to create it" : "";
-  return new TransportError(`${what}: ${e.details || e.message || String(error)}${hint}`, isRetryablePubsubError(error), {
+  return new TransportError(`${what}: ${briefGrpcText(e.details || e.message || String(error))}${hint}`, isRetryablePubsubError(error), {
     cause: error,
     messageIds,
   });
@@ -297,6 +309,7 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
     let lingerTimer: ReturnType<typeof setTimeout> | undefined;
     let lingerDue = false;
     let failures = 0;
+    let streamWarnedAt = 0;
     let closing: Promise<void> | undefined;
 
     /** Hands buffered messages to the handler: full batches at once, a partial one after LINGER_MS. */
@@ -374,7 +387,21 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
       if (!stopping && !sub.isOpen) sub.open();
     }
 
+    /**
+     * The client retries a failed stream by itself and says so only in 'debug' events (an unreachable endpoint gives no
+     * 'error' at all): warn with the reason, at most every STREAM_WARN_MS while it lasts.
+     */
+    function onDebug(msg: { message: string; error?: Error & GrpcLikeError }): void {
+      if (!msg.error || stopping) return;
+      const now = Date.now();
+      if (now - streamWarnedAt < STREAM_WARN_MS) return;
+      streamWarnedAt = now;
+      const where = config.emulatorHost ? ` at ${config.emulatorHost}` : "";
+      log.warn({ subscription, error: `Pub/Sub streaming pull from "${name}"${where}: ${briefGrpcText(msg.error.details || msg.error.message)}` }, "pubsub subscriber stream failed; the client retries it");
+    }
+
     sub.on("message", onMessage);
+    sub.on("debug", onDebug);
     sub.on("error", onError);
     sub.on("close", () => void onClose());
 
@@ -458,6 +485,12 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
 
   async function provision(): Promise<ProvisionStep[]> {
     try {
+      await ping();
+    } catch (error) {
+      const setting = config.emulatorHost ? " (--pubsub-endpoint or PUBSUB_EMULATOR_HOST)" : "";
+      throw new TransportError(`provision Pub/Sub: cannot reach ${config.emulatorHost ?? `Pub/Sub for project ${config.projectId}`}${setting}: ${(error as Error).message.replace(/^Pub\/Sub ListTopics \([^)]*\): /, "")}`, true, { cause: error });
+    }
+    try {
       const steps: ProvisionStep[] = [];
       for (const topic of TOPICS) steps.push(await ensureTopic(config.topics[topic]));
       for (const subscription of SUBSCRIPTIONS) steps.push(await ensureSubscription(subscription));
@@ -499,7 +532,7 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
   async function ping(signal?: AbortSignal): Promise<void> {
     const where = config.emulatorHost ?? `project ${config.projectId}`;
     try {
-      await abortable(client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: 10_000 } }), signal, "Pub/Sub ping");
+      await abortable(client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: 10_000 } }), signal, `Pub/Sub ListTopics (${where})`);
     } catch (error) {
       throw wrap(error, `Pub/Sub ListTopics (${where})`);
     }

@@ -501,6 +501,19 @@ const pubsubHarness: Harness<PubsubConfig> = {
 };
 
 describe.skipIf(!pubsubUp)("pubsub transport (emulator)", () => {
+  test("an endpoint nobody listens on: the subscriber warns naming it (the client retries silently), provision fails in one short line", async () => {
+    const { logger, warnings } = captureLogger();
+    const dead = createPubsubTransport(pubsubConfig({ emulatorHost: "127.0.0.1:1" }), { logger });
+    cleanups.push(() => dead.close());
+    dead.subscribe("order", async (batch) => batch.map(() => ACK), { maxBatch: 10 });
+    await waitFor("a warning about the stream", () => warnings.messages.length > 0);
+    expect(warnings.messages[0]).toContain('pubsub subscriber stream failed; the client retries it {"subscription":"order","error":"Pub/Sub streaming pull from');
+    expect(warnings.messages[0]).toContain("at 127.0.0.1:1: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1\"}");
+    const error = await dead.provision().then(() => null, (e: unknown) => e as TransportError);
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error!.message).toBe("provision Pub/Sub: cannot reach 127.0.0.1:1 (--pubsub-endpoint or PUBSUB_EMULATOR_HOST): 14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1");
+  }, SLOW);
+
   test("provision creates topics and subscriptions; twice = all exist; teardown removes them", async () => {
     const w = await world(pubsubHarness, {}, false);
     const { topics: t, subscriptions: s } = w.config;
