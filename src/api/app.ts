@@ -170,7 +170,8 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
   app.get("/orders/:order_id", async (c) => {
     const raw = c.req.param("order_id");
     const id = Number(raw);
-    if (!/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(id)) throw fail(400, "bad_request", `order_id ${shown(raw)} is not a non-negative integer`);
+    if (!/^\d+$/.test(raw)) throw fail(400, "bad_request", `order_id ${shown(raw)} is not a non-negative integer`);
+    if (!Number.isSafeInteger(id)) throw fail(400, "bad_request", `order_id ${shown(raw)} is out of range: at most ${Number.MAX_SAFE_INTEGER}`);
     const fact = await ctx.store.getFact(id);
     if (!fact) return c.json({ error: "not_found", detail: `no order ${id}` }, 404);
     return c.json(fact);

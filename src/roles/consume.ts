@@ -155,6 +155,9 @@ export async function commit(
 ): Promise<boolean> {
   const viaBroker = await storeOversize(ctx, role, signal, deadLetters);
   if (viaBroker === null) return false;
+  // Bad input arriving is worth a line (unmatched payments are routine: counted, not logged).
+  const bad = deadLetters.filter((d) => d.reason === "invalid" || d.reason === "malformed");
+  if (bad.length) ctx.log.warn({ role, count: bad.length, ids: bad.slice(0, 5).map((d) => d.id) }, "bad messages dead-lettered");
   const now = ctx.clock();
   ctx.db.transaction((tx) => {
     work(tx);

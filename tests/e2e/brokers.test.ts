@@ -214,6 +214,9 @@ for (const broker of BROKERS) {
         await publishRaw(flags, [JSON.stringify(orderAt(SEED, 5))]);
         await waitFor("a valid order after the poison", async () => (await app!.request("/orders/5")).ok, { timeoutMs: 60_000 });
         expect((await app.get("/status")).counters.order).toMatchObject({ processed: 1, invalid: 2, dead_lettered: 2 });
+        // Each poison message is named in a warning (one per batch that had some).
+        const warned = app.output().split("\n").filter((l) => l.includes('"msg":"bad messages dead-lettered"')).flatMap((l) => JSON.parse(l).ids as string[]);
+        expect(warned.sort()).toEqual([...ids].sort());
       } finally {
         app?.proc.kill("SIGKILL");
         await proxy.close();
