@@ -388,8 +388,8 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
     }
 
     /**
-     * The client retries a failed stream by itself and says so only in 'debug' events (an unreachable endpoint gives no
-     * 'error' at all): warn with the reason, at most every STREAM_WARN_MS while it lasts.
+     * The client retries a failed stream (and failed acks) by itself and says so only in 'debug' events (an unreachable
+     * endpoint gives no 'error' at all): warn with the reason, at most every STREAM_WARN_MS while it lasts.
      */
     function onDebug(msg: { message: string; error?: Error & GrpcLikeError }): void {
       if (!msg.error || stopping) return;
@@ -397,7 +397,9 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
       if (now - streamWarnedAt < STREAM_WARN_MS) return;
       streamWarnedAt = now;
       const where = config.emulatorHost ? ` at ${config.emulatorHost}` : "";
-      log.warn({ subscription, error: `Pub/Sub streaming pull from "${name}"${where}: ${briefGrpcText(msg.error.details || msg.error.message)}` }, "pubsub subscriber stream failed; the client retries it");
+      const stream = msg.message.startsWith("Subscriber stream");
+      const error = `Pub/Sub ${stream ? "streaming pull from" : "acknowledgement on"} "${name}"${where}: ${briefGrpcText(msg.error.details || msg.error.message)}`;
+      log.warn({ subscription, error }, stream ? "pubsub subscriber stream failed; the client retries it" : "pubsub acknowledgement failed; a message left unacknowledged is redelivered");
     }
 
     sub.on("message", onMessage);
