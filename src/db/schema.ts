@@ -74,6 +74,8 @@ export const localCursors = sqliteTable("local_cursors", {
   subscription: text("subscription").primaryKey(),
   topic: text("topic").notNull(),
   claimedUpto: integer("claimed_upto").notNull(),
+  /** 1 once any process consumed it: then it holds the topic's log back, and one never consumed stops doing so. */
+  consumed: integer("consumed").notNull().default(0),
 });
 
 /** ...a row per claimed batch (a seq range) with its visibility timeout; deleted on ack... */

@@ -37,6 +37,7 @@ const SQL = {
   append: "INSERT INTO local_log (topic, message_id, body, attributes) VALUES (?, ?, ?, ?)",
   cursor: "SELECT topic, claimed_upto FROM local_cursors WHERE subscription = ?",
   advance: "UPDATE local_cursors SET claimed_upto = ? WHERE subscription = ?",
+  consumed: "UPDATE local_cursors SET consumed = 1 WHERE subscription = ? AND consumed = 0",
   range: "SELECT seq, message_id, body, attributes FROM local_log WHERE topic = ? AND seq BETWEEN ? AND ? ORDER BY seq",
   next: "SELECT seq, message_id, body, attributes FROM local_log WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?",
   expired: "SELECT from_seq, to_seq, attempts FROM local_claims WHERE subscription = ? AND visible_at <= ? ORDER BY from_seq LIMIT 1",
@@ -55,9 +56,12 @@ const SQL = {
   ackSingle: "DELETE FROM local_redeliveries WHERE subscription = ? AND seq = ?",
   toDlq: `INSERT INTO local_redeliveries (subscription, topic, seq, attempts, visible_at, dead_letter_source) VALUES ('dlq', ?, ?, 0, ?, ?)
     ON CONFLICT DO NOTHING`,
-  // A topic's messages up to the lowest point any of its subscriptions still needs are done: drop them.
+  // A topic's messages up to the lowest point any of its subscriptions still needs are done: drop them. Once some
+  // subscription of the topic has been consumed, one that never was (no process runs its role) holds nothing back,
+  // like a queue subscribed later; before that, every cursor holds (a producer started first loses nothing).
   gc: `DELETE FROM local_log WHERE topic = ? AND seq <= min(
-      coalesce((SELECT min(claimed_upto) FROM local_cursors WHERE topic = ?), 9e18),
+      coalesce((SELECT min(claimed_upto) FROM local_cursors WHERE topic = ?
+        AND (consumed = 1 OR NOT EXISTS (SELECT 1 FROM local_cursors WHERE topic = ? AND consumed = 1))), 9e18),
       coalesce((SELECT min(c.from_seq) - 1 FROM local_claims c JOIN local_cursors u ON u.subscription = c.subscription WHERE u.topic = ?), 9e18),
       coalesce((SELECT min(seq) - 1 FROM local_redeliveries WHERE topic = ?), 9e18))`,
 };
@@ -115,6 +119,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   const subscribers = new Set<Subscriber>();
   let closed = false;
   let ackedSinceGc = 0;
+  let lastGcAt = 0;
   const { db } = handle;
   const run = (text: string, ...params: unknown[]) => handle.prepare(text).run(...params);
   const get = <T>(text: string, ...params: unknown[]) => handle.prepare(text).get<T>(...params);
@@ -241,12 +246,16 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     else run(SQL.deleteClaim, subscription, c.from, c.token);
   }
 
-  /** Trims the logs every 5000 settled deliveries. */
-  function settled(count: number): void {
+  /**
+   * Trims the logs every 5000 settled deliveries, and when a subscriber finds nothing to do (`idle`, at most once a
+   * second), so what was acked does not stay once traffic stops.
+   */
+  function settled(count: number, idle = false): void {
     ackedSinceGc += count;
-    if (ackedSinceGc >= 5000) {
+    if (ackedSinceGc >= 5000 || (idle && ackedSinceGc > 0 && now() - lastGcAt >= 1000)) {
       ackedSinceGc = 0;
-      for (const topic of fanout.keys()) run(SQL.gc, topic, topic, topic, topic);
+      lastGcAt = now();
+      for (const topic of fanout.keys()) run(SQL.gc, topic, topic, topic, topic, topic);
     }
   }
 
@@ -293,6 +302,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     const onWake = () => wake?.();
     set.add(onWake);
 
+    run(SQL.consumed, subscription);
     const worker = async () => {
       let failures = 0;
       while (running) {
@@ -305,6 +315,11 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
           options.logger?.error({ err: error, subscription }, "local queue claim failed; backing off");
         }
         if (!batch) {
+          try {
+            settled(0, true);
+          } catch (error) {
+            options.logger?.warn({ err: error, subscription }, "local queue trim failed");
+          }
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, failures ? Math.min(5000, 100 * 2 ** failures) : pollMs);
             wake = () => {

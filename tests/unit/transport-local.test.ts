@@ -182,3 +182,35 @@ test("a data dir from the per-message queue (schema v1) keeps what it still owed
   await Promise.all(subs.map((s) => s.close()));
   await t.close();
 });
+
+test("a subscription no process consumes holds nothing back once another of its topic is consumed; before that, nothing is trimmed", async () => {
+  // The README's split layout: a producer, an order consumer, no analytics process, one data dir.
+  const dir = mkdtempSync(join(tmpdir(), "ecom-local-"));
+  const producer = createLocalTransport(await openDb(dir), { maxAttempts: 3, visibilityTimeoutMs: 1000, pollMs: 10 });
+  const orders = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ id: `o${from + i}`, topic: "orders" as const, body: `{"i":${from + i}}` }));
+  const logged = (handle: Awaited<ReturnType<typeof openDb>>) => handle.prepare("SELECT count(*) AS n FROM local_log WHERE topic = 'orders'").get<{ n: number }>()!.n;
+  expect((await producer.publish(orders(0, 300))).failed).toEqual([]);
+
+  const handle = await openDb(dir);
+  expect(logged(handle)).toBe(300);
+  const consumer = createLocalTransport(handle, { maxAttempts: 3, visibilityTimeoutMs: 1000, pollMs: 10 });
+  const got: Record<string, string[]> = { order: [], analytics: [] };
+  const consume = (s: "order" | "analytics") =>
+    consumer.subscribe(s, async (batch) => {
+      got[s]!.push(...batch.map((d) => d.messageId));
+      return batch.map(() => ({ kind: "ack" as const }));
+    }, { maxBatch: 100 });
+  const order = consume("order");
+  await waitFor("the producer's 300 orders, published before any consumer", () => got.order!.length === 300);
+  // Trimmed when the consumer idles, though the analytics cursor (registered by every process) never moved.
+  await waitFor("the orders log trimmed", () => logged(handle) === 0);
+  expect(localQueueDepth(handle)).toEqual({});
+
+  // Analytics started later gets what is published from then on, like a queue subscribed later.
+  const analytics = consume("analytics");
+  expect((await producer.publish(orders(300, 5))).failed).toEqual([]);
+  await waitFor("5 more on both", () => got.order!.length === 305 && got.analytics!.length === 5);
+  expect(got.analytics).toEqual(["o300", "o301", "o302", "o303", "o304"]);
+  await Promise.all([order.close(), analytics.close()]);
+  await Promise.all([producer.close(), consumer.close()]);
+});
