@@ -54,11 +54,15 @@ export async function drainOnce(outbox: Outbox, transport: Transport, batchSize:
   return { claimed: rows.length, sent: sent.length };
 }
 
+const STEP_LOG_MS = 30_000;
+const STEP_BACKOFF_MAX_MS = 5_000;
+
 export class Relay {
   private running = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private pending = false;
+  private backingOff = false;
   private unsubscribe: (() => void) | null = null;
 
   constructor(
@@ -78,30 +82,46 @@ export class Relay {
 
   kick(): void {
     this.pending = true;
-    this.wake?.();
+    // New rows do not cut a back-off short (stop() still does).
+    if (!this.backingOff) this.wake?.();
   }
 
   private async run(): Promise<void> {
     const leaseMs = this.options.leaseMs ?? 5_000;
     const pollMs = this.options.pollMs ?? 100;
+    // A step that throws (the database itself failing: disk full, I/O error) backs off, and is logged when it starts
+    // failing and then at most every STEP_LOG_MS with how often it failed since, not on every try.
+    let failures = 0;
+    let loggedAt = 0;
     while (this.running) {
       this.pending = false;
       let result = { claimed: 0, sent: 0 };
+      let backoff = 0;
       try {
         result = await drainOnce(this.outbox, this.transport, this.options.batchSize, leaseMs, this.log);
+        if (failures) this.log.info({ failures }, "outbox relay steps succeed again");
+        failures = 0;
       } catch (error) {
-        this.log.error({ err: error }, "outbox relay step failed");
+        failures++;
+        if (failures === 1 || Date.now() - loggedAt >= STEP_LOG_MS) {
+          loggedAt = Date.now();
+          this.log.error({ err: error, failures }, "outbox relay step failed; backing off");
+        }
+        backoff = Math.min(STEP_BACKOFF_MAX_MS, 100 * 2 ** Math.min(failures, 6));
       }
-      if (result.claimed === this.options.batchSize || (result.claimed > 0 && result.sent === result.claimed)) continue;
-      if (this.pending) continue;
+      if (!backoff && result.claimed === this.options.batchSize) continue;
+      if (!backoff && result.claimed > 0 && result.sent === result.claimed) continue;
+      if (!backoff && this.pending) continue;
+      this.backingOff = backoff > 0;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, result.claimed > result.sent ? 250 : pollMs);
+        const timer = setTimeout(resolve, backoff || (result.claimed > result.sent ? 250 : pollMs));
         this.wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
       this.wake = null;
+      this.backingOff = false;
     }
   }
 

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { expect, test } from "bun:test";
 import { openDb } from "../../src/db/open.ts";
 import { Outbox } from "../../src/outbox/outbox.ts";
-import { drainOnce } from "../../src/outbox/relay.ts";
+import { drainOnce, Relay } from "../../src/outbox/relay.ts";
+import type { Logger } from "../../src/log.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { TransportError, type OutgoingMessage, type PublishResult, type Transport } from "../../src/transport/types.ts";
 
 /** A transport whose publish answers with `answer` (the seam under test is the relay, not a broker). */
@@ -73,4 +75,27 @@ test("a publish that throws releases every claimed row with one more attempt", a
     { id: "a", attempts: 1, retry_at: now + 250 },
     { id: "b", attempts: 1, retry_at: now + 250 },
   ]);
+});
+
+test("a step that throws (the database failing) backs off, doubling, and is logged once, not on every try; new rows do not cut the back-off short", async () => {
+  const { outbox } = await outboxWith(["a"], () => Date.now());
+  const attempts: number[] = [];
+  const failing = Object.create(outbox) as Outbox;
+  failing.claim = () => {
+    attempts.push(performance.now());
+    throw new Error("SQLITE_FULL: database or disk is full");
+  };
+  const errors: unknown[] = [];
+  const log = { error: (obj: unknown) => errors.push(obj), warn() {}, info() {}, debug() {} } as unknown as Logger;
+  const relay = new Relay(failing, scripted(() => ({ failed: [] })), log, { batchSize: 100, pollMs: 10 });
+  relay.start();
+  await waitFor("two failed steps", () => attempts.length >= 2);
+  // Rows arriving during the back-off wake the relay only once it is over.
+  outbox.add([{ id: "b", topic: "orders", body: "{}" }]);
+  await waitFor("four failed steps", () => attempts.length >= 4, { timeoutMs: 5_000 });
+  await relay.stop(0);
+  const gaps = attempts.slice(1, 4).map((t, i) => t - attempts[i]!);
+  // 200, 400, 800 ms (100 ms * 2^failures), timers never early by more than a little
+  expect(gaps.map((g, i) => g >= [190, 390, 790][i]!)).toEqual([true, true, true]);
+  expect(errors.length).toBe(1);
 });
