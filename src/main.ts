@@ -44,14 +44,17 @@ async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<numbe
       }, config.shutdownGraceMs + 1000);
       server.stop(true);
       bar?.stop();
+      let code = 0;
       try {
         await pipeline.stop();
         log.info({ outbox: "flushed" }, "stopped");
       } catch (error) {
+        // Nothing acknowledged is lost (what was not acked is redelivered), but the stop was not clean: say so.
         log.error({ err: error }, "error during shutdown");
+        code = 1;
       }
       clearTimeout(force);
-      resolve(0);
+      resolve(code);
     };
     process.on("SIGINT", () => void shutdown("SIGINT"));
     process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -127,9 +127,13 @@ export async function startPipeline(base: Base, progress?: ProducerProgress): Pr
     stop() {
       stopped ??= (async () => {
         clearInterval(purge);
-        await producer?.stop();
-        await Promise.all(roles.map((r) => r.stop()));
-        await base.close();
+        try {
+          await producer?.stop();
+          await Promise.all(roles.map((r) => r.stop()));
+        } finally {
+          // Closed even when a role could not stop cleanly (a full disk): the connections and the lease go.
+          await base.close();
+        }
       })();
       return stopped;
     },

@@ -137,6 +137,11 @@ export class Relay {
       const { claimed, sent } = await drainOnce(this.outbox, this.transport, this.options.batchSize, this.options.leaseMs ?? 5_000, this.log).catch(() => ({ claimed: 0, sent: 0 }));
       if (claimed === 0 || sent < claimed) break;
     }
-    this.outbox.releaseLease();
+    try {
+      this.outbox.releaseLease();
+    } catch (error) {
+      // The lease lapses by itself (leaseMs); another relay takes over then.
+      this.log.warn({ err: error }, "outbox relay lease not released");
+    }
   }
 }
