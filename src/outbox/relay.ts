@@ -109,9 +109,8 @@ export class Relay {
         }
         backoff = Math.min(STEP_BACKOFF_MAX_MS, 100 * 2 ** Math.min(failures, 6));
       }
-      if (!backoff && result.claimed === this.options.batchSize) continue;
-      if (!backoff && result.claimed > 0 && result.sent === result.claimed) continue;
-      if (!backoff && this.pending) continue;
+      const more = result.claimed === this.options.batchSize || (result.claimed > 0 && result.sent === result.claimed) || this.pending;
+      if (more && !backoff) continue;
       this.backingOff = backoff > 0;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, backoff || (result.claimed > result.sent ? 250 : pollMs));

@@ -121,29 +121,11 @@ export function firstPerKey<T>(items: Valid<T>[], key: (data: T) => number): { f
 }
 
 /**
- * Dead letters whose message would not fit the broker whole (SNS takes 256 KiB, and the original rides inside the
- * envelope as an escaped JSON string, so a body near the limit grows past it) are written straight to the store, whole,
- * as the dlq role would have written them. Returns the others, for the outbox; null when the role stopped first.
- */
-export async function storeOversize(ctx: RoleContext, role: string, signal: AbortSignal, deadLetters: DeadLetterInput[]): Promise<DeadLetterInput[] | null> {
-  const limit = ctx.transport.maxMessageBytes;
-  if (limit === undefined || deadLetters.length === 0) return deadLetters;
-  const now = ctx.clock();
-  const oversize = new Set(deadLetters.filter((d) => messageBytes(deadLetterMessage(d, now)) > limit));
-  if (oversize.size === 0) return deadLetters;
-  const nextRetryAt = new Date(now.getTime() + ctx.config.dlqRetryBaseMs).toISOString();
-  const stored = await untilStored(ctx, role, signal, () => ctx.store.putDeadLetters([...oversize], nextRetryAt));
-  if (stored === null) return null;
-  for (const d of oversize) {
-    ctx.log.info({ role, id: d.id, reason: d.reason, bytes: Buffer.byteLength(d.original), limit }, "dead letter too large for the broker: stored directly, whole");
-  }
-  return deadLetters.filter((d) => !oversize.has(d));
-}
-
-/**
- * Writes dead letters (and any extra work) in one SQLite transaction, then wakes the relay; dead letters too large for
- * the broker go to the store first (storeOversize). With `ack` (the local queue) the batch is acked in the same
- * transaction. False when the role stopped while the store was away (nothing committed).
+ * Writes dead letters (and any extra work) in one SQLite transaction, then wakes the relay. With `ack` (the local
+ * queue) the batch is acked in the same transaction. A dead letter whose message would not fit the broker whole (SNS
+ * takes 256 KiB, and the original rides inside the envelope as an escaped JSON string, so a body near the limit grows
+ * past it) is written straight to the store first, whole, as the dlq role would have written it. False when the role
+ * stopped while the store was away (nothing committed).
  */
 export async function commit(
   ctx: RoleContext,
@@ -153,15 +135,24 @@ export async function commit(
   work: (tx: Db) => void,
   ack?: TransactionalAck,
 ): Promise<boolean> {
-  const viaBroker = await storeOversize(ctx, role, signal, deadLetters);
-  if (viaBroker === null) return false;
+  const now = ctx.clock();
+  const limit = ctx.transport.maxMessageBytes;
+  const messages = deadLetters.map((d) => deadLetterMessage(d, now));
+  const fits = messages.map((m) => limit === undefined || messageBytes(m) <= limit);
+  const oversize = deadLetters.filter((_, i) => !fits[i]);
+  if (oversize.length) {
+    const nextRetryAt = new Date(now.getTime() + ctx.config.dlqRetryBaseMs).toISOString();
+    if ((await untilStored(ctx, role, signal, () => ctx.store.putDeadLetters(oversize, nextRetryAt))) === null) return false;
+    for (const d of oversize) {
+      ctx.log.info({ role, id: d.id, reason: d.reason, bytes: Buffer.byteLength(d.original), limit }, "dead letter too large for the broker: stored directly, whole");
+    }
+  }
   // Bad input arriving is worth a line (unmatched payments are routine: counted, not logged).
   const bad = deadLetters.filter((d) => d.reason === "invalid" || d.reason === "malformed");
   if (bad.length) ctx.log.warn({ role, count: bad.length, ids: bad.slice(0, 5).map((d) => d.id) }, "bad messages dead-lettered");
-  const now = ctx.clock();
   ctx.db.transaction((tx) => {
     work(tx);
-    ctx.outbox.add(viaBroker.map((d) => deadLetterMessage(d, now, ctx.transport.maxMessageBytes)), tx);
+    ctx.outbox.add(messages.filter((_, i) => fits[i]), tx);
     ack?.ackInTransaction();
   }, { behavior: "immediate" });
   ctx.outbox.notify();

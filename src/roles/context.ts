@@ -41,7 +41,7 @@ export const BASE_COUNTERS = ["received", "processed", "duplicates", "invalid", 
  * A dead letter as an outbox message on the deadletters topic. Past `maxBytes` (the broker's limit; the original rides
  * inside as an escaped JSON string, so it grows) the original is cut to fit and a detail says how much was kept, of
  * how much, with the whole one's sha256: the broker would refuse the message on every try otherwise. Consumers store
- * such dead letters whole instead (storeOversize); this cut serves `ecom produce`, whose file keeps the whole record.
+ * such dead letters whole instead (see commit in consume.ts); this cut serves `ecom produce`, whose file keeps the whole record.
  */
 export function deadLetterMessage(input: DeadLetterInput, now: Date, maxBytes = Infinity): OutgoingMessage {
   const build = (d: DeadLetterInput): OutgoingMessage => {

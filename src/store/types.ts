@@ -34,14 +34,7 @@ export interface DeadLetterUpdate {
   last_seen?: string;
 }
 
-/**
- * Rules every implementation keeps (the store contract suite checks them):
- * - Every write is idempotent: repeating a call with the same input leaves the same state.
- * - `upsertOrders` writes the order columns only: it never clears payment columns already set.
- * - `applyPayments` sets the payment columns of an existing fact row and never creates a row.
- * - A promise resolves only once the write is durable in the store; failures reject with a StoreError
- *   (`retryable` for timeouts, unavailability, overload).
- */
+/** What migrate did to one schema object. */
 export interface SchemaStep {
   action: "created" | "exists" | "applied";
   resource: string;
@@ -54,6 +47,14 @@ export function stepLine(step: { action: string; resource: string; note?: string
   return `${step.action.padEnd(8)} ${step.resource}${step.note ? ` (${step.note})` : ""}`;
 }
 
+/**
+ * Rules every implementation keeps (the store contract suite checks them):
+ * - Every write is idempotent: repeating a call with the same input leaves the same state.
+ * - `upsertOrders` writes the order columns only: it never clears payment columns already set.
+ * - `applyPayments` sets the payment columns of an existing fact row and never creates a row.
+ * - A promise resolves only once the write is durable in the store; failures reject with a StoreError
+ *   (`retryable` for timeouts, unavailability, overload).
+ */
 export interface Store {
   readonly kind: "sqlite" | "cassandra";
   upsertOrders(orders: Order[]): Promise<void>;

@@ -157,11 +157,16 @@ export function briefGrpcText(text: string): string {
   return brief.length > 300 ? `${brief.slice(0, 300)}...` : brief;
 }
 
+/** What an error says, briefly (see briefGrpcText). */
+function errorText(error: unknown): string {
+  const e = (error ?? {}) as GrpcLikeError;
+  return briefGrpcText(e.details || e.message || String(error));
+}
+
 function wrap(error: unknown, what: string, messageIds?: string[]): TransportError {
   if (error instanceof TransportError) return error;
-  const e = (error ?? {}) as GrpcLikeError;
   const hint = grpcCode(error) === NOT_FOUND ? "; run `ecom provision` to create it" : "";
-  return new TransportError(`${what}: ${briefGrpcText(e.details || e.message || String(error))}${hint}`, isRetryablePubsubError(error), {
+  return new TransportError(`${what}: ${errorText(error)}${hint}`, isRetryablePubsubError(error), {
     cause: error,
     messageIds,
   });
@@ -398,7 +403,7 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
       streamWarnedAt = now;
       const where = config.emulatorHost ? ` at ${config.emulatorHost}` : "";
       const stream = msg.message.startsWith("Subscriber stream");
-      const error = `Pub/Sub ${stream ? "streaming pull from" : "acknowledgement on"} "${name}"${where}: ${briefGrpcText(msg.error.details || msg.error.message)}`;
+      const error = `Pub/Sub ${stream ? "streaming pull from" : "acknowledgement on"} "${name}"${where}: ${errorText(msg.error)}`;
       log.warn({ subscription, error }, stream ? "pubsub subscriber stream failed; the client retries it" : "pubsub acknowledgement failed; a message left unacknowledged is redelivered");
     }
 
@@ -487,10 +492,10 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
 
   async function provision(): Promise<ProvisionStep[]> {
     try {
-      await ping();
+      await listTopics();
     } catch (error) {
       const setting = config.emulatorHost ? " (--pubsub-endpoint or PUBSUB_EMULATOR_HOST)" : "";
-      throw new TransportError(`provision Pub/Sub: cannot reach ${config.emulatorHost ?? `Pub/Sub for project ${config.projectId}`}${setting}: ${(error as Error).message.replace(/^Pub\/Sub ListTopics \([^)]*\): /, "")}`, true, { cause: error });
+      throw new TransportError(`provision Pub/Sub: cannot reach ${config.emulatorHost ?? `Pub/Sub for project ${config.projectId}`}${setting}: ${errorText(error)}`, true, { cause: error });
     }
     try {
       const steps: ProvisionStep[] = [];
@@ -531,12 +536,17 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
 
   // ------------------------------------------------------------ lifecycle
 
+  /** One ListTopics call: whether the broker answers at all. */
+  function listTopics(): Promise<unknown> {
+    return client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: 10_000 } });
+  }
+
   async function ping(signal?: AbortSignal): Promise<void> {
-    const where = config.emulatorHost ?? `project ${config.projectId}`;
+    const what = `Pub/Sub ListTopics (${config.emulatorHost ?? `project ${config.projectId}`})`;
     try {
-      await abortable(client.getTopics({ pageSize: 1, autoPaginate: false, gaxOpts: { timeout: 10_000 } }), signal, `Pub/Sub ListTopics (${where})`);
+      await abortable(listTopics(), signal, what);
     } catch (error) {
-      throw wrap(error, `Pub/Sub ListTopics (${where})`);
+      throw wrap(error, what);
     }
   }
 
