@@ -7,6 +7,14 @@ import { messageBytes, type Delivery, type OutgoingMessage, type SubscriptionNam
 import { TOPIC_OF_SUBSCRIPTION } from "../transport/types.ts";
 import { pause, type RoleContext, type RunningRole } from "./context.ts";
 import { consumerRole, deadLetterFor, untilStored } from "./consume.ts";
+import { Lease } from "../db/lease.ts";
+
+/**
+ * One reconciler per data dir: processes sharing it would otherwise read the same due records and apply each twice
+ * (idempotent in the store, but counted as duplicates and twice the store's work). A holder that dies is replaced
+ * within this long.
+ */
+export const RECONCILE_LEASE_MS = 10_000;
 
 const deadLetterEnvelope = z.object({
   type: z.literal("dead_letter"),
@@ -78,10 +86,12 @@ export async function handleDeadLetters(ctx: RoleContext, batch: Delivery[], sig
  * One reconciliation pass: applies due unmatched payments whose order now exists (marks them reconciled),
  * reschedules the rest with back-off. Returns how many were reconciled.
  */
-export async function reconcileOnce(ctx: RoleContext, limit = 500): Promise<number> {
+export async function reconcileOnce(ctx: RoleContext, limit = 500, lease?: Lease): Promise<number> {
   const now = ctx.clock();
   const due = await ctx.store.dueDeadLetters("unmatched_order", now.toISOString(), limit);
   if (due.length === 0) return 0;
+  // The read may have outlasted the lease (a slow store): another process may hold it and read the same records now.
+  if (lease && !lease.hold(RECONCILE_LEASE_MS)) return 0;
   const parsed = due.map((r) => ({ record: r, parsed: parseMessage(r.original, Number.MAX_SAFE_INTEGER) }));
   const payments = parsed.filter((p): p is { record: DeadLetterRecord; parsed: Extract<Parsed, { ok: true; type: "payment" }> } => p.parsed.ok && p.parsed.type === "payment");
   const unusable = parsed.filter((p) => !(p.parsed.ok && p.parsed.type === "payment"));
@@ -115,12 +125,23 @@ export async function reconcileOnce(ctx: RoleContext, limit = 500): Promise<numb
 export function startDlqRole(ctx: RoleContext): RunningRole {
   const consumer = consumerRole(ctx, "dlq", "dlq", (batch, signal) => handleDeadLetters(ctx, batch, signal));
   const abort = new AbortController();
+  const lease = new Lease(ctx.handle, "reconciler");
   const loop = (async () => {
     let failures = 0;
+    let holder = false;
     while (!abort.signal.aborted) {
       let reconciled = 0;
       try {
-        reconciled = await reconcileOnce(ctx);
+        if (!lease.hold(RECONCILE_LEASE_MS)) {
+          if (holder) ctx.log.warn({ role: "dlq" }, "reconciler lease lost to another process on this data dir");
+          holder = false;
+          failures = 0;
+          await pause(RECONCILE_LEASE_MS / 4, abort.signal);
+          continue;
+        }
+        if (!holder) ctx.log.info({ role: "dlq", owner: lease.owner }, "reconciler lease taken: this process reconciles the data dir's dead letters");
+        holder = true;
+        reconciled = await reconcileOnce(ctx, 500, lease);
         failures = 0;
       } catch (error) {
         failures++;
@@ -134,6 +155,11 @@ export function startDlqRole(ctx: RoleContext): RunningRole {
     async stop() {
       abort.abort();
       await Promise.all([consumer.stop(), loop]);
+      try {
+        lease.release();
+      } catch (error) {
+        ctx.log.warn({ role: "dlq", err: (error as Error).message }, "reconciler lease not released; it lapses by itself");
+      }
     },
   };
 }
