@@ -43,12 +43,12 @@ export async function openBase(config: Readonly<Config>, log: Logger, options: {
   try {
     transport = options.transport ?? (await createTransport(config, handle, log));
     store = options.store ?? (await createStore(config, handle, log));
-    if (store.kind === "cassandra") {
+    if (store.kind !== "sqlite") {
       try {
         await store.checkSchema();
       } catch (error) {
-        if (!(error instanceof SchemaMissingError) || !config.cassandra.autoMigrate) throw error;
-        for (const step of await store.migrate()) log.info({ migrate: stepLine(step) }, "cassandra schema");
+        if (!(error instanceof SchemaMissingError) || !config.autoMigrate) throw error;
+        for (const step of await store.migrate()) log.info({ migrate: stepLine(step) }, `${store.kind} schema`);
       }
     }
   } catch (error) {

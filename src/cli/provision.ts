@@ -4,6 +4,7 @@ import { ConfigError } from "../config/load.ts";
 import { openDataDir } from "../runtime.ts";
 import { createLogger } from "../log.ts";
 import { createStore } from "../store/index.ts";
+import { tableNames } from "../store/dynamodb/names.ts";
 import { stepLine } from "../store/types.ts";
 import { createTransport } from "../transport/index.ts";
 
@@ -35,6 +36,11 @@ export function teardownCommand(config: Readonly<Config>, options: Record<string
     for (const step of await transport.teardown()) console.log(stepLine(step));
     // The store holds the facts and dead letters: teardown never drops it.
     if (config.store === "cassandra") console.log(stepLine({ action: "kept", resource: `cassandra keyspace ${config.cassandra.keyspace}`, note: "its data stays; DROP KEYSPACE to remove it" }));
+    if (config.store === "dynamodb") {
+      for (const table of Object.values(tableNames(config.dynamodb.tablePrefix))) {
+        console.log(stepLine({ action: "kept", resource: `dynamodb table ${table}`, note: "its data stays; aws dynamodb delete-table to remove it" }));
+      }
+    }
     return 0;
   });
 }
@@ -44,7 +50,7 @@ export async function migrateCommand(config: Readonly<Config>): Promise<number> 
   const handle = await openDataDir(config);
   try {
     console.log(`sqlite   ${handle.path}: migrations applied`);
-    if (config.store === "cassandra") {
+    if (config.store !== "sqlite") {
       const store = await createStore(config, handle, log);
       try {
         for (const step of await store.migrate()) console.log(stepLine(step));

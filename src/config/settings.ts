@@ -19,6 +19,8 @@ export interface Setting {
 
 /** A Cassandra keyspace name ecom accepts (unquoted, so lowercase). */
 export const KEYSPACE_NAME = /^[a-z][a-z0-9_]{0,47}$/;
+/** A DynamoDB table-name prefix: table names take [A-Za-z0-9_.-], 3-255 long; the longest suffix is 21. */
+export const DYNAMODB_TABLE_PREFIX = /^[A-Za-z0-9_.-]{1,200}$/;
 /** A CQL replication map, as `CREATE KEYSPACE ... WITH replication = <it>` takes. */
 export const CQL_MAP = /^\s*\{[^}]*\}\s*$/;
 
@@ -29,7 +31,7 @@ export const SETTINGS: readonly Setting[] = [
   // general
   { name: "role", kind: "list", default: ["all"], values: ["all", ...ROLES], group: "general", help: "roles to run, comma-separated; all = every role" },
   { name: "transport", kind: "enum", default: "local", values: ["local", "sns-sqs", "pubsub"], group: "general", help: "message broker" },
-  { name: "store", kind: "enum", default: "sqlite", values: ["sqlite", "cassandra"], group: "general", help: "where facts and dead-letter records live" },
+  { name: "store", kind: "enum", default: "sqlite", values: ["sqlite", "cassandra", "dynamodb"], group: "general", help: "where facts and dead-letter records live" },
   { name: "data-dir", kind: "string", default: "./data", group: "general", help: "SQLite outbox, inbox, local queue and store" },
   { name: "host", kind: "string", default: "127.0.0.1", group: "general", help: "HTTP API listen address" },
   { name: "port", kind: "int", default: 8080, min: 0, max: 65535, group: "general", help: "HTTP API port (0 = any free port)" },
@@ -70,7 +72,16 @@ export const SETTINGS: readonly Setting[] = [
   { name: "cassandra-request-timeout", kind: "duration", default: "12s", group: "cassandra", help: "per-request timeout" },
   { name: "cassandra-concurrency", kind: "int", default: 32, min: 1, max: 4096, group: "cassandra", help: "requests in flight (each a batch of up to 10 rows or a read of up to 50 keys)" },
   { name: "cassandra-replication", kind: "string", default: "{'class': 'SimpleStrategy', 'replication_factor': 1}", pattern: { test: CQL_MAP, accepted: "a CQL map such as {'class': 'NetworkTopologyStrategy', 'dc1': 3}" }, group: "cassandra", help: "keyspace replication map used by migrate" },
-  { name: "auto-migrate", kind: "bool", default: false, group: "cassandra", help: "apply the Cassandra schema at start when missing" },
+  { name: "auto-migrate", kind: "bool", default: false, group: "cassandra", help: "apply the store's schema (Cassandra keyspace and tables, DynamoDB tables) at start when missing" },
+  // dynamodb
+  { name: "dynamodb-region", kind: "string", group: "dynamodb", help: "DynamoDB region (default: --aws-region)" },
+  { name: "dynamodb-endpoint", kind: "string", group: "dynamodb", help: "DynamoDB endpoint for local servers (default: --aws-endpoint)" },
+  { name: "dynamodb-table-prefix", kind: "string", pattern: { test: DYNAMODB_TABLE_PREFIX, accepted: "letters, digits, _ - and . (at most 200)" }, group: "dynamodb", help: "prefix of every table name (default: none)" },
+  { name: "dynamodb-billing-mode", kind: "enum", default: "on-demand", values: ["on-demand", "provisioned"], group: "dynamodb", help: "billing mode of the tables migrate creates" },
+  { name: "dynamodb-read-capacity", kind: "int", default: 5, min: 1, max: 1000000, group: "dynamodb", help: "read capacity units per table and index (provisioned billing)" },
+  { name: "dynamodb-write-capacity", kind: "int", default: 5, min: 1, max: 1000000, group: "dynamodb", help: "write capacity units per table and index (provisioned billing)" },
+  { name: "dynamodb-request-timeout", kind: "duration", default: "10s", group: "dynamodb", help: "per-request timeout (and the budget of its retries)" },
+  { name: "dynamodb-concurrency", kind: "int", default: 32, min: 1, max: 4096, group: "dynamodb", help: "requests in flight (each a batch of up to 25 items or one item)" },
   // aws
   { name: "aws-region", kind: "string", default: "us-east-1", group: "aws", help: "AWS region" },
   { name: "aws-endpoint", kind: "string", group: "aws", help: "endpoint for SNS and SQS (local servers)" },

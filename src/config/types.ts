@@ -19,6 +19,18 @@ export interface CassandraConfig {
   autoMigrate: boolean;
 }
 
+export interface DynamoConfig {
+  region: string;
+  endpoint?: string;
+  /** Prepended to every table name ("" = none). */
+  tablePrefix: string;
+  billingMode: "on-demand" | "provisioned";
+  readCapacity: number;
+  writeCapacity: number;
+  requestTimeoutMs: number;
+  concurrency: number;
+}
+
 export interface AwsConfig {
   region: string;
   snsEndpoint?: string;
@@ -61,7 +73,9 @@ export interface ProducerConfig {
 export interface Config {
   roles: Role[];
   transport: "local" | "sns-sqs" | "pubsub";
-  store: "sqlite" | "cassandra";
+  store: "sqlite" | "cassandra" | "dynamodb";
+  /** Apply the store's schema at start when it is missing (--auto-migrate). */
+  autoMigrate: boolean;
   dataDir: string;
   host: string;
   port: number;
@@ -80,6 +94,7 @@ export interface Config {
   dlqRetryBaseMs: number;
   dlqRetryMaxMs: number;
   cassandra: CassandraConfig;
+  dynamodb: DynamoConfig;
   aws: AwsConfig;
   pubsub: PubsubConfig;
 }

@@ -1,7 +1,7 @@
 // What every role receives: its ports. Roles know no SDK and read no environment.
-import { createHash } from "node:crypto";
 import type { Config } from "../config/types.ts";
 import type { Db, DbHandle } from "../db/open.ts";
+import { fitOriginal } from "../domain/cut.ts";
 import { envelope } from "../domain/envelope.ts";
 import type { DeadLetterInput } from "../domain/model.ts";
 import type { Counters, Inbox } from "../inbox/inbox.ts";
@@ -48,22 +48,8 @@ export function deadLetterMessage(input: DeadLetterInput, now: Date, maxBytes = 
     const env = envelope("dead_letter", d, now);
     return { id: env.id, topic: "deadletters", body: JSON.stringify(env), attributes: { reason: d.reason } };
   };
-  const whole = build(input);
-  if (messageBytes(whole) <= maxBytes) return whole;
-  const bytes = Buffer.byteLength(input.original);
-  const hash = createHash("sha256").update(input.original).digest("hex");
-  let keep = input.original.length;
-  for (;;) {
-    // Never end on the first half of a surrogate pair.
-    const last = keep > 0 ? input.original.charCodeAt(keep - 1) : 0;
-    const end = last >= 0xd800 && last <= 0xdbff ? keep - 1 : keep;
-    const original = input.original.slice(0, end);
-    const note = `original cut to its first ${Buffer.byteLength(original)} of ${bytes} bytes to fit the broker's ${maxBytes}-byte message limit; sha256 of the whole: ${hash}`;
-    const message = build({ ...input, original, details: [...(Array.isArray(input.details) ? input.details : [input.details]), note] });
-    const over = messageBytes(message) - maxBytes;
-    if (over <= 0 || end === 0) return message;
-    keep = Math.max(0, end - over);
-  }
+  if (maxBytes === Infinity) return build(input);
+  return build(fitOriginal(input, (d) => messageBytes(build(d)), maxBytes, `the broker's ${maxBytes}-byte message limit`));
 }
 
 export { pause } from "../util/pause.ts";

@@ -1,4 +1,4 @@
-// Picks the store named by the config; the Cassandra driver loads only when chosen.
+// Picks the store named by the config; the Cassandra driver and the DynamoDB SDK load only when chosen.
 import type { Config } from "../config/types.ts";
 import type { DbHandle } from "../db/open.ts";
 import type { Logger } from "../log.ts";
@@ -10,6 +10,10 @@ export { createSqliteStore, factTotals } from "./sqlite.ts";
 
 export async function createStore(config: Readonly<Config>, handle: DbHandle, logger: Logger): Promise<Store> {
   if (config.store === "sqlite") return createSqliteStore(handle);
+  if (config.store === "dynamodb") {
+    const { createDynamoStore } = await import("./dynamodb/index.ts");
+    return createDynamoStore(config.dynamodb);
+  }
   const { createCassandraStore } = await import("./cassandra.ts");
   return createCassandraStore(config.cassandra, { logger });
 }

@@ -1,4 +1,4 @@
-// The store port: where facts and dead-letter records live (SQLite embedded, or Cassandra).
+// The store port: where facts and dead-letter records live (SQLite embedded, Cassandra or DynamoDB).
 import type {
   DeadLetterInput,
   DeadLetterReason,
@@ -36,7 +36,8 @@ export interface DeadLetterUpdate {
 
 /** What migrate did to one schema object. */
 export interface SchemaStep {
-  action: "created" | "exists" | "applied";
+  /** `updated`: it existed and something it lacked was added (a DynamoDB index). */
+  action: "created" | "exists" | "updated" | "applied";
   resource: string;
   /** What differs from what was asked and was left as it is. */
   note?: string;
@@ -56,7 +57,7 @@ export function stepLine(step: { action: string; resource: string; note?: string
  *   (`retryable` for timeouts, unavailability, overload).
  */
 export interface Store {
-  readonly kind: "sqlite" | "cassandra";
+  readonly kind: "sqlite" | "cassandra" | "dynamodb";
   upsertOrders(orders: Order[]): Promise<void>;
   /** One boolean per payment, same order: true = its order row exists and now carries the payment. */
   applyPayments(payments: Payment[]): Promise<boolean[]>;

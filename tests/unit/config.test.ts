@@ -54,6 +54,18 @@ describe("precedence: flags > ECOM_* env > config file > defaults", () => {
     expect(Object.isFrozen(c) && Object.isFrozen(c.cassandra) && Object.isFrozen(c.cassandra.contactPoints)).toBe(true);
   });
 
+  test("dynamodb: region and endpoint fall back to --aws-region and --aws-endpoint; flags, env and config keys", () => {
+    expect(load([]).dynamodb).toEqual({ region: "us-east-1", endpoint: undefined, tablePrefix: "", billingMode: "on-demand", readCapacity: 5, writeCapacity: 5, requestTimeoutMs: 10_000, concurrency: 32 });
+    expect(load(["--aws-region=eu-west-1", "--aws-endpoint=http://127.0.0.1:5000"]).dynamodb).toMatchObject({ region: "eu-west-1", endpoint: "http://127.0.0.1:5000" });
+    const own = load(["--aws-region=eu-west-1", "--dynamodb-region=ap-south-1", "--dynamodb-endpoint=http://d:1"], { ECOM_DYNAMODB_TABLE_PREFIX: "prod_", ECOM_DYNAMODB_CONCURRENCY: "8" });
+    expect(own.dynamodb).toMatchObject({ region: "ap-south-1", endpoint: "http://d:1", tablePrefix: "prod_", concurrency: 8 });
+    expect(own.aws.region).toBe("eu-west-1");
+    const file = configFile(`store = "dynamodb"\nauto_migrate = true\n[dynamodb]\nbilling_mode = "provisioned"\nread_capacity = 20\nrequest_timeout = "3s"\n`);
+    expect(load([`--config=${file}`])).toMatchObject({ store: "dynamodb", autoMigrate: true, dynamodb: { billingMode: "provisioned", readCapacity: 20, requestTimeoutMs: 3000 } });
+    expect(configError(() => load(["--dynamodb-table-prefix=bad prefix"]))).toBe('--dynamodb-table-prefix: "bad prefix" is not valid; accepted: letters, digits, _ - and . (at most 200)');
+    expect(configError(() => load([], { ECOM_DYNAMODB_WRITE_CAPACITY: "0" }))).toBe('ECOM_DYNAMODB_WRITE_CAPACITY: "0" is not valid; accepted: 1..1000000');
+  });
+
   test("the config file beats defaults", () => {
     const c = load([`--config=${file}`]);
     expect([c.port, c.logLevel, c.producer.rate, c.cassandra.port, c.cassandra.contactPoints, c.cassandra.tls, c.aws.waitTimeSeconds]).toEqual([9003, "error", 3, 9300, ["f1", "f2"], true, 3]);
@@ -106,7 +118,7 @@ describe("precedence: flags > ECOM_* env > config file > defaults", () => {
 
 describe("invalid settings name the setting and the accepted values", () => {
   test("through loadConfig and parseCli", () => {
-    expect(configError(() => load(["--store=mongo"]))).toBe('--store: "mongo" is not valid; accepted: sqlite, cassandra');
+    expect(configError(() => load(["--store=mongo"]))).toBe('--store: "mongo" is not valid; accepted: sqlite, cassandra, dynamodb');
     expect(configError(() => load([], { ECOM_PORT: "abc" }))).toBe('ECOM_PORT: "abc" is not valid; accepted: an integer in 0..65535');
     expect(configError(() => load(["--port=70000"]))).toBe('--port: "70000" is not valid; accepted: 0..65535');
     expect(configError(() => load(["--role=order,cashier"]))).toBe('--role: "order,cashier" is not valid; accepted: a comma-separated list of all, producer, order, payment, analytics, dlq');
@@ -132,7 +144,7 @@ describe("invalid settings name the setting and the accepted values", () => {
   test("through the binary: exit 2 and one line on stderr", async () => {
     const env = { ECOM_CONFIG: "" };
     const store = await runEcom(["--store=mongo"], env);
-    expect(store).toEqual({ code: 2, stdout: "", stderr: 'ecom: --store: "mongo" is not valid; accepted: sqlite, cassandra\n' });
+    expect(store).toEqual({ code: 2, stdout: "", stderr: 'ecom: --store: "mongo" is not valid; accepted: sqlite, cassandra, dynamodb\n' });
     const port = await runEcom([], { ...env, ECOM_PORT: "abc" });
     expect(port).toEqual({ code: 2, stdout: "", stderr: 'ecom: ECOM_PORT: "abc" is not valid; accepted: an integer in 0..65535\n' });
     const file = configFile("port = 8081\nbogus_key = 1\n");

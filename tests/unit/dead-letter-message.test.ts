@@ -34,7 +34,7 @@ test("over the limit: the original is cut to a prefix that fits, and a detail sa
   const message = deadLetterMessage(input(original), now, 262_144);
   const data = dataOf(message.body);
   expect(messageBytes(message)).toBeLessThanOrEqual(262_144);
-  // Cut by the overshoot, counted in characters (an escaped quote weighs two bytes): close under the limit.
+  // The longest prefix that fits: close under the limit.
   expect(messageBytes(message)).toBeGreaterThan(262_144 * 0.95);
   expect(original.startsWith(data.original)).toBe(true);
   const hash = createHash("sha256").update(original).digest("hex");

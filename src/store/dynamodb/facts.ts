@@ -1,0 +1,160 @@
+// Fact items: orders written in BatchWriteItem chunks, payments matched with one conditional UpdateItem each.
+import { GetItemCommand, QueryCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import type { Fact, Order, Payment } from "../../domain/model.ts";
+import { lastPerKey, roundsByKey, type Requests } from "./batches.ts";
+import { isConditionFailed } from "./errors.ts";
+import { orderAttributes, orderKey, paymentAttributes, paymentItem, toFact, type Item } from "./items.ts";
+import { INDEX, type TableNames } from "./names.ts";
+
+/**
+ * Orders this store has written (and DynamoDB confirmed), so that writing one again skips the existence read; ~100
+ * bytes an entry, oldest forgotten first.
+ */
+export const KNOWN_ORDERS = 200_000;
+
+/** Records for an error message: `order 7`, `orders 7, 9` or `orders 7, 9 and 3 more`. */
+export function describeIds(noun: string, ids: (number | string)[]): string {
+  if (ids.length === 1) return `${noun} ${ids[0]}`;
+  return `${noun}s ${ids.slice(0, 2).join(", ")}${ids.length > 2 ? ` and ${ids.length - 2} more` : ""}`;
+}
+
+/** `SET #a0 = :a0, ...` over the attributes of `item` except `skip` (names go through placeholders: ITEM is reserved). */
+function setExpression(item: Item, skip: string[] = []) {
+  const names: Record<string, string> = {};
+  const values: Item = {};
+  const parts: string[] = [];
+  Object.entries(item).forEach(([name, value], i) => {
+    if (skip.includes(name)) return;
+    names[`#a${i}`] = name;
+    values[`:a${i}`] = value;
+    parts.push(`#a${i} = :a${i}`);
+  });
+  return { UpdateExpression: `SET ${parts.join(", ")}`, ExpressionAttributeNames: names, ExpressionAttributeValues: values };
+}
+
+export class Facts {
+  private readonly knownOrders = new Set<number>();
+
+  constructor(
+    private readonly req: Requests,
+    private readonly tables: TableNames,
+  ) {}
+
+  private remember(orderId: number): void {
+    const known = this.knownOrders;
+    known.delete(orderId);
+    known.add(orderId);
+    if (known.size > KNOWN_ORDERS) known.delete(known.values().next().value!);
+  }
+
+  /**
+   * A BatchWriteItem Put replaces the whole item, so it would clear the payment of an order written again (a
+   * redelivery after a crash, an order re-sent): orders already stored take an UpdateItem of their order columns
+   * instead. Which exist is known for orders this store wrote, and read for the others (one BatchGetItem of keys
+   * per 100 orders, strongly consistent). New orders, every order of a normal run, go in Puts of 25 per request.
+   * A window stays: two writers of the same new order at once (a duplicate delivered to two consumers together), a
+   * payment landing between their two Puts is cleared by the second; the payment role's look-ups and the dlq role's
+   * retries do not see it again. Closing it would cost a conditional write per order.
+   */
+  async upsertOrders(orders: Order[]): Promise<void> {
+    if (orders.length === 0) return;
+    const unique = lastPerKey(orders, (o) => o.order_id);
+    const what = `upsert of ${describeIds("order", unique.map((o) => o.order_id))}`;
+    const stored = new Set(unique.filter((o) => this.knownOrders.has(o.order_id)).map((o) => o.order_id));
+    const unknown = unique.filter((o) => !stored.has(o.order_id));
+    if (unknown.length) {
+      const found = await this.req.batchGet(`read of ${describeIds("order", unknown.map((o) => o.order_id))}`, this.tables.facts, unknown.map((o) => orderKey(o.order_id)), ["order_id"]);
+      for (const item of found) stored.add(Number(item.order_id!.N));
+    }
+    const fresh = unique.filter((o) => !stored.has(o.order_id));
+    const again = unique.filter((o) => stored.has(o.order_id));
+    const client = this.req.client;
+    await Promise.all([
+      this.req.batchWrite(what, this.tables.facts, fresh.map((o) => ({ PutRequest: { Item: orderAttributes(o) } }))),
+      ...again.map((o) =>
+        this.req.send(what, () => client.send(new UpdateItemCommand({ TableName: this.tables.facts, Key: orderKey(o.order_id), ...setExpression(orderAttributes(o), ["order_id"]) }))),
+      ),
+    ]);
+    for (const o of unique) this.remember(o.order_id);
+  }
+
+  /**
+   * Sets each payment on its order's fact item with one UpdateItem conditioned on attribute_exists(order_id): a failed
+   * condition means the order is absent (false), so no read comes first. Matched payments are then recorded in
+   * payments_by_id (BatchWriteItem). Two payments of one order are written in input order (the last one wins).
+   */
+  async applyPayments(payments: Payment[]): Promise<boolean[]> {
+    const results: boolean[] = payments.map(() => false);
+    const indexed = payments.map((p, i) => ({ p, i }));
+    const client = this.req.client;
+    for (const round of roundsByKey(indexed, ({ p }) => [`o${p.order_id}`, `p${p.payment_id}`])) {
+      const applied = await Promise.all(
+        round.map(({ p }) =>
+          this.req.send(`payment ${p.payment_id} of order ${p.order_id}`, async () => {
+            try {
+              await client.send(
+                new UpdateItemCommand({
+                  TableName: this.tables.facts,
+                  Key: orderKey(p.order_id),
+                  ...setExpression(paymentAttributes(p)),
+                  ConditionExpression: "attribute_exists(order_id)",
+                }),
+              );
+              return true;
+            } catch (error) {
+              if (isConditionFailed(error)) return false;
+              throw error;
+            }
+          }),
+        ),
+      );
+      round.forEach(({ i }, k) => (results[i] = applied[k]!));
+      const matched = round.filter((_, k) => applied[k]).map(({ p }) => p);
+      for (const p of matched) this.remember(p.order_id);
+      await this.req.batchWrite(`record of ${describeIds("payment", matched.map((p) => p.payment_id))}`, this.tables.payments, matched.map((p) => ({ PutRequest: { Item: paymentItem(p) } })));
+    }
+    return results;
+  }
+
+  async getFact(orderId: number): Promise<Fact | null> {
+    const out = await this.req.send(`read of order ${orderId}`, () =>
+      this.req.client.send(new GetItemCommand({ TableName: this.tables.facts, Key: orderKey(orderId), ConsistentRead: true })),
+    );
+    return out.Item ? toFact(out.Item as Item) : null;
+  }
+
+  /**
+   * A Query of the by_customer index (customer_id, creation_date), descending: newest first, reading only that
+   * customer's entries. The index holds keys only; the facts are then read by key, and an entry that lags its item
+   * (the order re-sent with another customer) is skipped.
+   */
+  async ordersByCustomer(customerId: number, limit: number): Promise<Fact[]> {
+    if (limit < 1) return [];
+    const ids: number[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.req.send(`orders of customer ${customerId}`, () =>
+        this.req.client.send(
+          new QueryCommand({
+            TableName: this.tables.facts,
+            IndexName: INDEX.byCustomer,
+            KeyConditionExpression: "customer_id = :c",
+            ExpressionAttributeValues: { ":c": { N: String(customerId) } },
+            ScanIndexForward: false,
+            Limit: limit - ids.length,
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      for (const item of out.Items ?? []) ids.push(Number(item.order_id!.N));
+      start = out.LastEvaluatedKey as Item | undefined;
+    } while (start && ids.length < limit);
+    const unique = [...new Set(ids)];
+    const found = await this.req.batchGet(`read of ${describeIds("order", unique)}`, this.tables.facts, unique.map(orderKey));
+    const byId = new Map(found.map((item) => [Number(item.order_id!.N), toFact(item)]));
+    return unique.flatMap((id) => {
+      const fact = byId.get(id);
+      return fact && fact.customer_id === customerId ? [fact] : [];
+    });
+  }
+}

@@ -1,0 +1,116 @@
+// Amazon DynamoDB implementation of the Store port (SPEC §7): facts, payments by id and dead-letter records.
+import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import type { DynamoConfig } from "../../config/types.ts";
+import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus, Fact, Order, Payment } from "../../domain/model.ts";
+import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, SchemaStep, Store } from "../types.ts";
+import { Limiter, Requests } from "./batches.ts";
+import { DeadLetters } from "./dead-letters.ts";
+import { Facts } from "./facts.ts";
+import { tableNames, type TableNames } from "./names.ts";
+import { checkSchema, migrate } from "./schema.ts";
+import { withRetry } from "./errors.ts";
+
+export { tableNames, INDEX } from "./names.ts";
+export { tableDefs } from "./schema.ts";
+export { ITEM_LIMIT_BYTES } from "./items.ts";
+
+/** Connecting may not wait longer than this, whatever the request timeout (a dead endpoint says so quickly). */
+const CONNECT_TIMEOUT_MS = 3000;
+
+/**
+ * The SDK client: credentials from the standard AWS chain, the SDK's own retries off (the store retries with its
+ * back-off and budget, so a request is never retried twice over), and a bound on every request so none hangs on an
+ * endpoint that went away without closing the connection.
+ */
+export function dynamoClient(config: DynamoConfig): DynamoDBClient {
+  return new DynamoDBClient({
+    region: config.region,
+    endpoint: config.endpoint,
+    maxAttempts: 1,
+    requestHandler: {
+      httpAgent: { keepAlive: true, maxSockets: Math.max(50, config.concurrency * 2) },
+      httpsAgent: { keepAlive: true, maxSockets: Math.max(50, config.concurrency * 2) },
+      connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, config.requestTimeoutMs),
+      requestTimeout: config.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
+
+export function createDynamoStore(config: DynamoConfig): Store {
+  return new DynamoStore(dynamoClient(config), config);
+}
+
+class DynamoStore implements Store {
+  readonly kind = "dynamodb" as const;
+  private readonly tables: TableNames;
+  private readonly facts: Facts;
+  private readonly deadLetters: DeadLetters;
+  private closed = false;
+
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly config: DynamoConfig,
+  ) {
+    this.tables = tableNames(config.tablePrefix);
+    const req = new Requests(client, new Limiter(config.concurrency), config.requestTimeoutMs);
+    this.facts = new Facts(req, this.tables);
+    this.deadLetters = new DeadLetters(req, this.tables.deadLetters);
+  }
+
+  upsertOrders(orders: Order[]): Promise<void> {
+    return this.facts.upsertOrders(orders);
+  }
+  applyPayments(payments: Payment[]): Promise<boolean[]> {
+    return this.facts.applyPayments(payments);
+  }
+  getFact(orderId: number): Promise<Fact | null> {
+    return this.facts.getFact(orderId);
+  }
+  ordersByCustomer(customerId: number, limit: number): Promise<Fact[]> {
+    return this.facts.ordersByCustomer(customerId, limit);
+  }
+
+  putDeadLetters(records: DeadLetterInput[], nextRetryAt: string | null): Promise<void> {
+    return this.deadLetters.put(records, nextRetryAt);
+  }
+  listDeadLetters(query: DeadLetterQuery): Promise<DeadLetterPage> {
+    return this.deadLetters.list(query);
+  }
+  getDeadLetter(id: string): Promise<DeadLetterRecord | null> {
+    return this.deadLetters.get(id);
+  }
+  updateDeadLetters(updates: DeadLetterUpdate[]): Promise<void> {
+    return this.deadLetters.update(updates);
+  }
+  dueDeadLetters(reason: DeadLetterReason, now: string, limit: number): Promise<DeadLetterRecord[]> {
+    return this.deadLetters.due(reason, now, limit);
+  }
+  deadLetterCounts(): Promise<Record<DeadLetterStatus, number>> {
+    return this.deadLetters.counts();
+  }
+
+  /**
+   * A GetItem of a key no order has (-1), past the limiter: it proves the endpoint answers and the facts table is
+   * there, and queued behind a busy pipeline's writes it would report a busy store as unreachable.
+   */
+  async ping(): Promise<void> {
+    await withRetry("ping", Math.min(2500, this.config.requestTimeoutMs), () =>
+      this.client.send(new GetItemCommand({ TableName: this.tables.facts, Key: { order_id: { N: "-1" } }, ProjectionExpression: "order_id" })),
+    );
+  }
+
+  migrate(): Promise<SchemaStep[]> {
+    return migrate(this.client, this.config, this.tables);
+  }
+
+  checkSchema(): Promise<void> {
+    return checkSchema(this.client, this.config, this.tables);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.destroy();
+  }
+}
