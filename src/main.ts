@@ -43,6 +43,7 @@ async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<numbe
         resolve(0);
       }, config.shutdownGraceMs + 1000);
       server.stop(true);
+      api.live.stop();
       bar?.stop();
       let code = 0;
       try {

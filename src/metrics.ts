@@ -19,10 +19,15 @@ export class Metrics {
   readonly outboxPending = new Gauge({ name: "ecom_outbox_pending", help: "Outbox rows not yet confirmed by the transport", registers: [this.registry] });
   readonly outboxSent = new Gauge({ name: "ecom_outbox_sent_total", help: "Outbox rows confirmed by the transport", registers: [this.registry] });
   readonly deadLetters = new Gauge({ name: "ecom_dead_letters", help: "Dead-letter records by status", labelNames: ["status"] as const, registers: [this.registry] });
+  /** GET /status's counters per role, set at each scrape: durable in the data dir, so they only reset with it. */
+  readonly counters = new Gauge({ name: "ecom_counter_total", help: "GET /status counters by role (durable in the data dir)", labelNames: ["role", "counter"] as const, registers: [this.registry] });
   readonly up = new Gauge({ name: "ecom_up", help: "1 while the process runs", registers: [this.registry] });
   /** Raw produce→store latencies (ms), bounded reservoir for percentiles. */
   private readonly samples: number[] = [];
   private seenSamples = 0;
+  /** The latencies since the console's last look (bounded reservoir too): its p50/p99 are of the last few seconds. */
+  private readonly recent: number[] = [];
+  private seenRecent = 0;
   /** The histogram's child per role: label hashing once, not per observation. */
   private readonly latencyOf = new Map<string, { observe(value: number): void }>();
 
@@ -40,6 +45,22 @@ export class Metrics {
       const j = Math.floor(Math.random() * this.seenSamples);
       if (j < this.samples.length) this.samples[j] = ms;
     }
+    this.seenRecent++;
+    if (this.recent.length < 4096) this.recent.push(ms);
+    else {
+      const j = Math.floor(Math.random() * this.seenRecent);
+      if (j < this.recent.length) this.recent[j] = ms;
+    }
+  }
+
+  /** p50 and p99 (ms) of the latencies observed since the previous call, and how many there were; then starts anew. */
+  takeRecent(): { p50: number | null; p99: number | null; count: number } {
+    const sorted = this.recent.sort((a, b) => a - b);
+    const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : null);
+    const result = { p50: at(0.5), p99: at(0.99), count: this.seenRecent };
+    this.recent.length = 0;
+    this.seenRecent = 0;
+    return result;
   }
 
   /** p-th percentile (0..100) of observed latencies in ms, or null when none. */

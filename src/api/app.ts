@@ -4,6 +4,8 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { DEAD_LETTER_REASONS, DEAD_LETTER_STATUSES, type DeadLetterReason, type DeadLetterStatus } from "../domain/model.ts";
+import { LiveStatus } from "../console/live.ts";
+import { mountConsole } from "../console/routes.ts";
 import { analyticsSnapshot } from "../roles/analytics.ts";
 import { BASE_COUNTERS, type RoleContext } from "../roles/context.ts";
 import { replay } from "../roles/dlq.ts";
@@ -82,13 +84,31 @@ async function pendingDeadLetters(ctx: RoleContext): Promise<number | null> {
   }
 }
 
-export async function statusOf(ctx: RoleContext, info: ApiInfo) {
+/** Whether the transport and the store answer: "ok" or "unavailable: why" for each (GET /readyz, the console). */
+export async function readiness(ctx: RoleContext): Promise<{ ready: boolean; transport: string; store: string }> {
+  const check = async (what: string, p: () => Promise<void>) => {
+    try {
+      await withTimeout(what, p(), 3000);
+      return "ok";
+    } catch (error) {
+      return `unavailable: ${(error as Error).message}`;
+    }
+  };
+  // The transport is told when time is up, so its answer names the broker it could not reach.
+  const ready = new AbortController();
+  const timer = setTimeout(() => ready.abort("no answer within 2500 ms"), 2500);
+  const [transport, store] = await Promise.all([check("transport", () => ctx.transport.ping(ready.signal)), check("store", () => ctx.store.ping())]).finally(() => clearTimeout(timer));
+  return { ready: transport === "ok" && store === "ok", transport, store };
+}
+
+/** GET /status; `pending` gives the dlq role's pending count (the console passes one it reads less often). */
+export async function statusOf(ctx: RoleContext, info: ApiInfo, pending = () => pendingDeadLetters(ctx)) {
   const counters: Record<string, Record<string, number | null>> = {};
   for (const role of info.roles) {
     const stored = ctx.counters.get(role);
     const names = [...BASE_COUNTERS, ...(EXTRA_COUNTERS[role] ?? [])];
     counters[role] = Object.fromEntries(names.map((n) => [n, stored[n] ?? 0]));
-    if (role === "dlq") counters[role]!.pending = await pendingDeadLetters(ctx);
+    if (role === "dlq") counters[role]!.pending = await pending();
   }
   return {
     version: info.version,
@@ -118,7 +138,8 @@ function methodsFor(app: Hono, path: string): string[] {
 const shown = (value: string) => (value.length > 80 ? `${value.slice(0, 80)}...` : value);
 const noDeadLetter = (id: string) => ({ error: "not_found", detail: `no dead letter ${shown(id)}` });
 
-export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
+/** The API; its `live` view samples every second until stopped (at shutdown, before the database closes). */
+export function createApi(ctx: RoleContext, info: ApiInfo): Hono & { live: LiveStatus } {
   const app = new Hono();
   const admin = adminOnly(ctx.config.adminToken, ctx.config.host);
   const limit = bodyLimit({ maxSize: 64 * 1024, onError: () => { throw fail(413, "payload_too_large", "request bodies are limited to 64 KiB"); } });
@@ -139,28 +160,29 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
     return c.json({ error: "not_found", detail: `no route for ${c.req.method} ${shown(c.req.path)}` }, 404);
   });
 
+  const live = new LiveStatus({
+    status: (pending) => statusOf(ctx, info, pending),
+    pendingDeadLetters: () => pendingDeadLetters(ctx),
+    readiness: () => readiness(ctx),
+    metrics: ctx.metrics,
+    log: ctx.log,
+  });
+  live.start();
+  mountConsole(app, live, { version: info.version, reasons: DEAD_LETTER_REASONS, statuses: DEAD_LETTER_STATUSES });
+
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", async (c) => {
-    const check = async (what: string, p: () => Promise<void>) => {
-      try {
-        await withTimeout(what, p(), 3000);
-        return "ok";
-      } catch (error) {
-        return `unavailable: ${(error as Error).message}`;
-      }
-    };
-    // The transport is told when time is up, so its answer names the broker it could not reach.
-    const ready = new AbortController();
-    const timer = setTimeout(() => ready.abort("no answer within 2500 ms"), 2500);
-    const [transport, store] = await Promise.all([check("transport", () => ctx.transport.ping(ready.signal)), check("store", () => ctx.store.ping())]).finally(() => clearTimeout(timer));
-    const ok = transport === "ok" && store === "ok";
-    return c.json({ ready: ok, transport, store }, ok ? 200 : 503);
+    const { ready, transport, store } = await readiness(ctx);
+    return c.json({ ready, transport, store }, ready ? 200 : 503);
   });
   app.get("/status", async (c) => c.json(await statusOf(ctx, info)));
   app.get("/metrics", async (c) => {
-    const outbox = ctx.outbox.stats();
-    ctx.metrics.outboxPending.set(outbox.pending);
-    ctx.metrics.outboxSent.set(outbox.sent);
+    const status = await statusOf(ctx, info, async () => null);
+    ctx.metrics.outboxPending.set(status.outbox.pending);
+    ctx.metrics.outboxSent.set(status.outbox.sent);
+    for (const [role, counters] of Object.entries(status.counters)) {
+      for (const [counter, n] of Object.entries(counters)) if (n !== null) ctx.metrics.counters.set({ role, counter }, n);
+    }
     try {
       for (const [status, n] of Object.entries(await ctx.store.deadLetterCounts())) ctx.metrics.deadLetters.set({ status }, n);
     } catch {}
@@ -223,5 +245,5 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono {
     // The stored record as it is now (its updated_at and next_retry_at changed with the status).
     return c.json((await ctx.store.getDeadLetter(record.id)) ?? { ...record, status: "discarded" });
   });
-  return app;
+  return Object.assign(app, { live });
 }
