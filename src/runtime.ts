@@ -63,7 +63,7 @@ export async function openBase(config: Readonly<Config>, log: Logger, options: {
     store,
     db: handle.db,
     handle,
-    outbox: new Outbox(handle),
+    outbox: new Outbox(handle, Date.now, transport.outboxSink),
     inbox: new Inbox(handle),
     counters: new Counters(handle),
     log,

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import type { Db, DbHandle } from "../db/open.ts";
 import { counters } from "../db/schema.ts";
-import type { OutgoingMessage, TopicName } from "../transport/types.ts";
+import type { OutgoingMessage, TopicName, Transport } from "../transport/types.ts";
 
 export interface OutboxRow extends OutgoingMessage {
   seq: number;
@@ -24,6 +24,8 @@ const TAKE_LEASE = `INSERT INTO relay_lease (id, owner, until) VALUES (1, ?, ?)
  *   expires and another takes over), in `seq` order. Delivery is at least once: a relay that dies between
  *   publish and delete leaves rows that are published again.
  * - "sent" means the transport confirmed the message; only then is the row deleted (and `sent` counted).
+ * - With a sink (the local queue, which lives in this database), `add` hands the messages to the queue on the same
+ *   transaction instead: they are sent when that transaction commits, and no outbox row is written.
  */
 export class Outbox {
   private readonly listeners = new Set<() => void>();
@@ -33,12 +35,18 @@ export class Outbox {
   constructor(
     private readonly handle: DbHandle,
     private readonly now: () => number = Date.now,
+    private readonly sink?: Transport["outboxSink"],
   ) {}
 
   /** Appends messages. Pass the transaction handle to make them atomic with other writes (same connection). */
   add(messages: OutgoingMessage[], tx: Db = this.handle.db): void {
     if (messages.length === 0) return;
     void tx;
+    if (this.sink) {
+      this.sink.append(messages);
+      this.countSent(messages.length);
+      return;
+    }
     const insert = this.handle.prepare(INSERT);
     const at = this.now();
     for (const m of messages) insert.run(m.id, m.topic, m.body, m.attributes ? JSON.stringify(m.attributes) : null, m.orderingKey ?? null, at);
@@ -46,6 +54,7 @@ export class Outbox {
 
   /** Wakes relays of this process after a commit (other processes find rows by polling). */
   notify(): void {
+    this.sink?.wake();
     for (const listener of this.listeners) listener();
   }
 
@@ -121,8 +130,13 @@ export class Outbox {
     return this.handle.prepare("SELECT coalesce(max(seq), 0) AS n FROM outbox").get<{ n: number }>()!.n;
   }
 
+  /** Rows not yet confirmed by the transport. */
+  pending(): number {
+    return this.handle.prepare("SELECT count(*) AS n FROM outbox").get<{ n: number }>()!.n;
+  }
+
   stats(): { pending: number; sent: number } {
-    const pending = this.handle.prepare("SELECT count(*) AS n FROM outbox").get<{ n: number }>()!.n;
+    const pending = this.pending();
     const sent = this.handle.db
       .select({ value: counters.value })
       .from(counters)

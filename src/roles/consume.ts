@@ -2,7 +2,7 @@
 import type { Db } from "../db/open.ts";
 import type { DeadLetterInput, Order, Payment } from "../domain/model.ts";
 import { deadLetterId, maskBody, parseMessage, type Parsed } from "../domain/validate.ts";
-import { StoreError } from "../store/types.ts";
+import { StoreError, type Store } from "../store/types.ts";
 import { messageBytes, type Delivery, type Outcome, type Subscriber, type SubscriptionName, type TopicName, type TransactionalAck } from "../transport/types.ts";
 import { TOPIC_OF_SUBSCRIPTION } from "../transport/types.ts";
 import { deadLetterMessage, pause, type RoleContext, type RunningRole } from "./context.ts";
@@ -49,6 +49,12 @@ export async function untilStored<T>(ctx: RoleContext, role: string, signal: Abo
       await pause(delay, signal);
     }
   }
+}
+
+/** The store's synchronous writes when it lives on this role's own SQLite connection (see Store.inTransaction). */
+export function storeInTransaction(ctx: RoleContext): Store["inTransaction"] {
+  const writes = ctx.store.inTransaction;
+  return writes?.handle === ctx.handle ? writes : undefined;
 }
 
 export interface Split<T> {

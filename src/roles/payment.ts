@@ -3,7 +3,7 @@ import type { Payment } from "../domain/model.ts";
 import type { Delivery, TransactionalAck } from "../transport/types.ts";
 import type { RoleContext, RunningRole } from "./context.ts";
 import { pause } from "./context.ts";
-import { commit, consumerRole, deadLetterFor, firstPerKey, observeLatency, splitBatch, untilStored } from "./consume.ts";
+import { commit, consumerRole, deadLetterFor, firstPerKey, observeLatency, splitBatch, storeInTransaction, untilStored, type Valid } from "./consume.ts";
 
 /**
  * A payment whose order is absent gets more looks before it is dead-lettered, the first this long after the first try:
@@ -20,15 +20,43 @@ export const SECOND_LOOK_MS = 100;
  */
 export const LOOKS_MS = [SECOND_LOOK_MS, 200, 400] as const;
 
+const inboxItem = (v: Valid<Payment>) => ({ messageId: v.envelopeId, businessKey: String(v.data.payment_id) });
+
+/** Payments of the batch not processed before (inbox), the first per payment id. */
+function newPayments(ctx: RoleContext, valid: Valid<Payment>[]): Valid<Payment>[] {
+  const seen = ctx.inbox.seen("payment", valid.map(inboxItem));
+  return firstPerKey(valid.filter((_, i) => !seen[i]), (p) => p.payment_id).first;
+}
+
 export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal: AbortSignal, ack?: TransactionalAck): Promise<"done" | "stopped"> {
   const { valid, deadLetters, invalid } = splitBatch<Payment>(ctx, "payment", "payment", batch);
-  const seen = ctx.inbox.seen("payment", valid.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.payment_id) })));
-  const { first } = firstPerKey(valid.filter((_, i) => !seen[i]), (p) => p.payment_id);
+  const sameDb = storeInTransaction(ctx);
+  let first: Valid<Payment>[] = [];
   let applied: boolean[] = [];
-  if (first.length) {
-    const result = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(first.map((v) => v.data)));
-    if (result === null) return "stopped";
-    applied = [...result];
+  if (sameDb && deadLetters.length === 0) {
+    // The store is this database: the lookup, the fact updates and, when every new payment found its order (the common
+    // case), the inbox entries, counters and ack commit as one. Otherwise the updates commit alone and the rest takes
+    // the looks below, as with any store.
+    const done = ctx.db.transaction(() => {
+      first = newPayments(ctx, valid);
+      applied = sameDb.applyPayments(first.map((v) => v.data));
+      if (!applied.every(Boolean)) return false;
+      const fresh = ctx.inbox.record("payment", first.map(inboxItem)).filter(Boolean).length;
+      ctx.counters.add("payment", { received: batch.length, processed: fresh, matched: fresh, unmatched: 0, duplicates: valid.length - fresh, invalid: 0, dead_lettered: 0 });
+      ack?.ackInTransaction();
+      return true;
+    }, { behavior: "immediate" });
+    if (done) {
+      observeLatency(ctx, "payment", first);
+      return "done";
+    }
+  } else {
+    first = newPayments(ctx, valid);
+    if (first.length) {
+      const result = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(first.map((v) => v.data)));
+      if (result === null) return "stopped";
+      applied = [...result];
+    }
   }
   for (const wait of LOOKS_MS) {
     const missing = first.map((_, i) => i).filter((i) => !applied[i]);
@@ -52,7 +80,7 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
     );
   }
   const committed = await commit(ctx, "payment", signal, deadLetters, (tx) => {
-    const fresh = ctx.inbox.record("payment", matched.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.payment_id) })), tx).filter(Boolean).length;
+    const fresh = ctx.inbox.record("payment", matched.map(inboxItem), tx).filter(Boolean).length;
     ctx.counters.add("payment", {
       received: batch.length,
       processed: fresh,

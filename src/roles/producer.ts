@@ -69,7 +69,7 @@ export function startProducerRole(ctx: RoleContext, progress?: ProducerProgress)
   const done = (async () => {
     let nextTick = Date.now();
     while (!abort.signal.aborted) {
-      if (ctx.outbox.stats().pending > MAX_PENDING) {
+      if (ctx.outbox.pending() > MAX_PENDING) {
         await pause(20, abort.signal);
         continue;
       }

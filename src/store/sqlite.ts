@@ -94,27 +94,35 @@ const UPDATE_DEAD_LETTER = `UPDATE dead_letters SET updated_at = ?, status = coa
 
 export function createSqliteStore(handle: DbHandle, now: () => Date = () => new Date()): Store {
   const { db } = handle;
+  // Order columns only: payment columns set earlier stay as they are.
+  const upsertOrders = (orders: Order[]) => {
+    const upsert = handle.prepare(UPSERT_ORDER);
+    for (const o of orders) upsert.run(o.order_id, o.customer_id, o.item, o.quantity, o.price, o.shipping_address, o.order_status, o.creation_date);
+  };
+  const applyPayments = (payments: Payment[]) => {
+    const apply = handle.prepare(APPLY_PAYMENT);
+    return payments.map((p) => apply.run(p.payment_id, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime, p.order_id).changes > 0);
+  };
+  const inOpenTransaction = <A, R>(what: string, fn: (arg: A) => R) => (arg: A): R => {
+    if (!handle.inTransaction()) throw new Error(`sqlite store ${what} in a transaction needs one open on the data dir's connection`);
+    return fn(arg);
+  };
   return {
     kind: "sqlite",
 
     upsertOrders: (orders: Order[]) =>
       guard("upsertOrders", () => {
         if (orders.length === 0) return;
-        // Order columns only: payment columns set earlier stay as they are.
-        const upsert = handle.prepare(UPSERT_ORDER);
-        db.transaction(() => {
-          for (const o of orders) upsert.run(o.order_id, o.customer_id, o.item, o.quantity, o.price, o.shipping_address, o.order_status, o.creation_date);
-        }, { behavior: "immediate" });
+        db.transaction(() => upsertOrders(orders), { behavior: "immediate" });
       }),
 
-    applyPayments: (payments: Payment[]) =>
-      guard("applyPayments", () => {
-        const apply = handle.prepare(APPLY_PAYMENT);
-        return db.transaction(
-          () => payments.map((p) => apply.run(p.payment_id, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime, p.order_id).changes > 0),
-          { behavior: "immediate" },
-        );
-      }),
+    applyPayments: (payments: Payment[]) => guard("applyPayments", () => db.transaction(() => applyPayments(payments), { behavior: "immediate" })),
+
+    inTransaction: {
+      handle,
+      upsertOrders: inOpenTransaction("upsertOrders", upsertOrders),
+      applyPayments: inOpenTransaction("applyPayments", applyPayments),
+    },
 
     getFact: (orderId: number) =>
       guard("getFact", () => {

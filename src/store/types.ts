@@ -1,4 +1,5 @@
 // The store port: where facts and dead-letter records live (SQLite embedded, Cassandra or DynamoDB).
+import type { DbHandle } from "../db/open.ts";
 import type {
   DeadLetterInput,
   DeadLetterReason,
@@ -64,6 +65,17 @@ export interface Store {
   getFact(orderId: number): Promise<Fact | null>;
   /** Orders of one customer, newest creation_date first. */
   ordersByCustomer(customerId: number, limit: number): Promise<Fact[]>;
+  /**
+   * Only for a store in the data dir's own SQLite database: `upsertOrders` and `applyPayments`, synchronous, on the
+   * caller's open transaction (same connection), so a role commits the effect with its inbox entries, counters and
+   * (on the local queue) its ack as one transaction. Throws when no transaction is open. `handle` is the connection it
+   * writes on: only a caller on that same connection may use it.
+   */
+  readonly inTransaction?: {
+    readonly handle: DbHandle;
+    upsertOrders(orders: Order[]): void;
+    applyPayments(payments: Payment[]): boolean[];
+  };
 
   /**
    * Insert new dead-letter records as `pending` (attempts 1, first_seen = last_seen = seen_at); for an id

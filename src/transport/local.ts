@@ -136,25 +136,32 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   };
   const token = () => Math.floor(Math.random() * 2 ** 48);
 
+  /**
+   * Appends to the topic logs with statements on the handle's connection, so inside the caller's open transaction the
+   * messages are queued exactly when the caller's own writes commit. Topics nobody subscribes to take nothing (like SNS
+   * without subscriptions). Returns the topics that took some.
+   */
+  function append(messages: OutgoingMessage[]): string[] {
+    const insert = handle.prepare(SQL.append);
+    const subscribed = handle.prepare(SQL.subscribed);
+    // A batch holds a few topics: each is looked up once per call.
+    const takes = new Map<string, boolean>();
+    for (const m of messages) {
+      let yes = takes.get(m.topic);
+      if (yes === undefined) takes.set(m.topic, (yes = subscribed.get(m.topic) !== undefined));
+      if (yes) insert.run(m.topic, m.id, m.body, m.attributes ? JSON.stringify(m.attributes) : null);
+    }
+    return [...takes].filter(([, yes]) => yes).map(([topic]) => topic);
+  }
+
+  /** Topics the outbox appended to since the last wake (their subscribers in this process are woken after the commit). */
+  const appended = new Set<string>();
+
   function publish(messages: OutgoingMessage[]): Promise<PublishResult> {
     if (closed) return Promise.resolve({ failed: messages.map((m) => ({ id: m.id, error: new TransportError("local transport is closed", true) })) });
-    const byTopic = new Map<string, OutgoingMessage[]>();
-    for (const m of messages) {
-      const list = byTopic.get(m.topic);
-      if (list) list.push(m);
-      else byTopic.set(m.topic, [m]);
-    }
-    const woken: string[] = [];
+    let woken: string[] = [];
     try {
-      const append = handle.prepare(SQL.append);
-      db.transaction(() => {
-        for (const [topic, list] of byTopic) {
-          // Like SNS with no subscriptions: accepted, delivered to no one.
-          if (!get(SQL.subscribed, topic)) continue;
-          for (const m of list) append.run(topic, m.id, m.body, m.attributes ? JSON.stringify(m.attributes) : null);
-          woken.push(topic);
-        }
-      }, { behavior: "immediate" });
+      woken = db.transaction(() => append(messages), { behavior: "immediate" });
     } catch (error) {
       const err = new TransportError(`local queue write failed: ${(error as Error).message}`, true, { cause: error, messageIds: messages.map((m) => m.id) });
       return Promise.resolve({ failed: messages.map((m) => ({ id: m.id, error: err })) });
@@ -382,8 +389,9 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
   }
 
   /**
-   * The queue shares the outbox's database, so publishing due outbox rows is one local transaction: copy them into
-   * the topic logs and delete them, without reading them out. `inTx` runs inside it (the relay counts them sent).
+   * Rows that reached the outbox table (`ecom produce`, a data dir from before the outbox sink) are published in one
+   * local transaction: copied into the topic logs and deleted, without reading them out. `inTx` runs inside it (the
+   * relay counts them sent).
    */
   function publishOutbox(limit: number, inTx: (moved: number) => void): number {
     if (closed) return 0;
@@ -404,6 +412,15 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     kind: "local",
     publish,
     publishOutbox,
+    outboxSink: {
+      append(messages) {
+        for (const topic of append(messages)) appended.add(topic);
+      },
+      wake() {
+        for (const topic of appended) wakeAll(topic);
+        appended.clear();
+      },
+    },
     subscribe,
     async ping() {
       handle.prepare("SELECT 1").get();

@@ -111,6 +111,13 @@ export interface Transport {
    * due outbox rows and deletes them in one transaction, in which `inTx` also runs. Returns the rows published.
    */
   publishOutbox?(limit: number, inTx: (published: number) => void): number;
+  /**
+   * Only for a transport whose queue lives in the outbox's own SQLite database (the local queue): the outbox hands its
+   * messages to `append` on the writer's open transaction instead of writing outbox rows, so a message is queued
+   * exactly when the writer's own writes commit, with no copy from outbox to queue and no second delete. The writer
+   * calls `wake` after its commit (through `Outbox.notify`) to tell this process's subscribers.
+   */
+  readonly outboxSink?: { append(messages: OutgoingMessage[]): void; wake(): void };
 }
 
 /** A message's size as brokers count it against their limits: the body's UTF-8 bytes plus each attribute's name, value and type. */
