@@ -200,6 +200,8 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
       region: get("aws-region"),
       snsEndpoint: opt<string>("aws-sns-endpoint") ?? awsEndpoint,
       sqsEndpoint: opt<string>("aws-sqs-endpoint") ?? awsEndpoint,
+      s3Endpoint: opt<string>("aws-s3-endpoint") ?? awsEndpoint,
+      cloudwatchEndpoint: opt<string>("aws-cloudwatch-endpoint") ?? awsEndpoint,
       maxReceiveCount: get("sqs-max-receive-count"),
       pollers: get("sqs-pollers"),
       waitTimeSeconds: get("sqs-wait-time"),
@@ -220,7 +222,16 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
       topics: { orders: get("pubsub-orders-topic"), payments: get("pubsub-payments-topic"), deadletters: get("pubsub-dlq-topic"), alerts: get("pubsub-alerts-topic") },
       subscriptions: { order: get("pubsub-order-sub"), analytics: get("pubsub-analytics-sub"), payment: get("pubsub-payment-sub"), dlq: get("pubsub-dlq-sub") },
     },
+    cloudwatch: {
+      enabled: get("cloudwatch"),
+      namespace: get("cloudwatch-namespace"),
+      intervalMs: get("cloudwatch-interval"),
+      instance: opt<string>("cloudwatch-instance") ?? null,
+      maxPending: get("cloudwatch-max-pending"),
+      alarms: { topic: opt("alarm-topic"), deadLetters: get("alarm-dead-letters"), latencyP99Ms: get("alarm-latency-p99"), outboxPeriods: get("alarm-outbox-periods") },
+    },
   };
+  if (config.cloudwatch.intervalMs < 1000) throw new ConfigError(`--cloudwatch-interval: ${config.cloudwatch.intervalMs}ms is too short; accepted: a duration of at least 1s`);
   if (config.store === "cassandra" && config.cassandra.contactPoints.length === 0) {
     throw new ConfigError("--store=cassandra needs --cassandra-contact-points (or ECOM_CASSANDRA_CONTACT_POINTS)");
   }

@@ -35,6 +35,8 @@ export interface AwsConfig {
   region: string;
   snsEndpoint?: string;
   sqsEndpoint?: string;
+  s3Endpoint?: string;
+  cloudwatchEndpoint?: string;
   maxReceiveCount: number;
   pollers: number;
   waitTimeSeconds: number;
@@ -58,6 +60,16 @@ export interface PubsubConfig {
   ordering: boolean;
   topics: { orders: string; payments: string; deadletters: string; alerts: string };
   subscriptions: { order: string; analytics: string; payment: string; dlq: string };
+}
+
+export interface CloudwatchConfig {
+  enabled: boolean;
+  namespace: string;
+  intervalMs: number;
+  /** The Instance dimension; null = host name:HTTP port, filled in by the publisher. */
+  instance: string | null;
+  maxPending: number;
+  alarms: { topic?: string; deadLetters: number; latencyP99Ms: number; outboxPeriods: number };
 }
 
 export interface ProducerConfig {
@@ -97,4 +109,5 @@ export interface Config {
   dynamodb: DynamoConfig;
   aws: AwsConfig;
   pubsub: PubsubConfig;
+  cloudwatch: CloudwatchConfig;
 }
