@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client) and the in-process latency reservoir the benchmark reads.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { contention } from "./db/busy.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -22,6 +23,31 @@ export class Metrics {
   /** GET /status's counters per role, set at each scrape: durable in the data dir, so they only reset with it. */
   readonly counters = new Gauge({ name: "ecom_counter_total", help: "GET /status counters by role (durable in the data dir)", labelNames: ["role", "counter"] as const, registers: [this.registry] });
   readonly up = new Gauge({ name: "ecom_up", help: "1 while the process runs", registers: [this.registry] });
+  // Read at scrape time from src/db/busy.ts (counts kept as gauges, as ecom_outbox_sent_total is).
+  readonly sqliteBusy = new Gauge({
+    name: "ecom_sqlite_busy_total",
+    help: "SQLite writes that found the data dir locked by another connection past the busy timeout (each tried again)",
+    registers: [this.registry],
+    collect() {
+      this.set(contention.busy);
+    },
+  });
+  readonly sqliteBusyWait = new Gauge({
+    name: "ecom_sqlite_busy_wait_seconds_total",
+    help: "Time SQLite writes waited for another connection's lock, off the event loop",
+    registers: [this.registry],
+    collect() {
+      this.set(contention.waitedMs / 1000);
+    },
+  });
+  readonly sqliteBusyGaveUp = new Gauge({
+    name: "ecom_sqlite_busy_gave_up_total",
+    help: "SQLite writes that gave up after waiting 30 s for another connection's lock",
+    registers: [this.registry],
+    collect() {
+      this.set(contention.gaveUp);
+    },
+  });
   /** Raw produce→store latencies (ms), bounded reservoir for percentiles. */
   private readonly samples: number[] = [];
   private seenSamples = 0;

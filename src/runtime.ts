@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import type { Role } from "./config/settings.ts";
+import { whenWritable } from "./db/busy.ts";
 import { openDb, type DbHandle } from "./db/open.ts";
 import { Counters, Inbox } from "./inbox/inbox.ts";
 import type { Logger } from "./log.ts";
@@ -29,7 +30,7 @@ export interface Base {
 /** Opens the data dir's database; a directory ecom cannot create or write fails as a ConfigError naming --data-dir. */
 export async function openDataDir(config: Readonly<Config>): Promise<DbHandle> {
   try {
-    return await openDb(config.dataDir);
+    return await openDb(config.dataDir, { busyTimeoutMs: config.sqliteBusyTimeoutMs });
   } catch (error) {
     throw new ConfigError(`--data-dir: cannot open ${join(config.dataDir, "ecom.db")}: ${(error as Error).message}`);
   }
@@ -110,9 +111,9 @@ export async function startPipeline(base: Base, progress?: ProducerProgress): Pr
   const roles: RunningRole[] = [];
   for (const role of config.roles) if (role !== "producer") roles.push(STARTERS[role](ctx));
   const producer = config.roles.includes("producer") ? startProducerRole(ctx, progress) : null;
-  const purge = setInterval(() => {
+  const purge = setInterval(async () => {
     try {
-      const n = ctx.inbox.purge(config.inboxRetentionMs);
+      const n = await whenWritable(() => ctx.inbox.purge(config.inboxRetentionMs));
       if (n) ctx.log.info({ purged: n }, "inbox entries past retention removed");
     } catch (error) {
       ctx.log.warn({ err: error }, "inbox purge failed");

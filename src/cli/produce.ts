@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Config } from "../config/types.ts";
+import { whenWritable } from "../db/busy.ts";
 import { ConfigError } from "../config/load.ts";
 import { openDataDir } from "../runtime.ts";
 import { envelope } from "../domain/envelope.ts";
@@ -276,11 +277,11 @@ async function publish(
   try {
     const all = [...checked.messages, ...deadLetters.map((d) => deadLetterMessage(d, now, transport.maxMessageBytes))];
     let last = 0;
-    handle.db.transaction((tx) => {
+    await whenWritable(() => handle.db.transaction((tx) => {
       outbox.add(all, tx);
       last = outbox.lastSeq();
       counters.add("producer", { orders: checked.orders, payments: checked.payments, invalid: deadLetters.length, dead_lettered: deadLetters.length }, tx);
-    }, { behavior: "immediate" });
+    }, { behavior: "immediate" }));
     // Relay until our rows are confirmed; an interruption leaves them in the outbox for any ecom process.
     const first = last - all.length + 1;
     for (let waited = 0; outbox.pendingBetween(first, last) > 0; ) {

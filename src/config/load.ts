@@ -145,6 +145,7 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
     store: get("store"),
     autoMigrate: get("auto-migrate"),
     dataDir: get("data-dir"),
+    sqliteBusyTimeoutMs: get("sqlite-busy-timeout"),
     host: get("host"),
     port: get("port"),
     adminToken: opt("admin-token"),

@@ -89,6 +89,8 @@ export interface Config {
   /** Apply the store's schema at start when it is missing (--auto-migrate). */
   autoMigrate: boolean;
   dataDir: string;
+  /** PRAGMA busy_timeout of the data dir's connection; longer waits yield to the event loop (src/db/busy.ts). */
+  sqliteBusyTimeoutMs: number;
   host: string;
   port: number;
   adminToken?: string;

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
 import { sql } from "drizzle-orm";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "./busy.ts";
 import type { CheckpointStats } from "./checkpointer.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { schema } from "./schema.ts";
@@ -36,6 +37,7 @@ export interface DbHandle {
 export interface OpenOptions {
   /** `normal` survives a process crash (kill -9); `full` also survives power loss, slower. */
   synchronous?: "normal" | "full";
+  /** The longest one statement blocks the thread on another connection's lock (default 10 ms; see busy.ts). */
   busyTimeoutMs?: number;
   /** Checkpoint the WAL from a worker thread (Bun only; default true). */
   backgroundCheckpoint?: boolean;
@@ -49,7 +51,8 @@ export async function openDb(dataDir: string, options: OpenOptions = {}): Promis
   const path = join(dataDir, "ecom.db");
   const handle = isBun ? await openBun(path) : await openNode(path);
   const pragmas = [
-    `PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 15000}`,
+    // Opening waits as long as it takes (no API answers yet; two processes may start at once); see below.
+    "PRAGMA busy_timeout = 15000",
     "PRAGMA journal_mode = WAL",
     `PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`,
     "PRAGMA temp_store = MEMORY",
@@ -60,6 +63,8 @@ export async function openDb(dataDir: string, options: OpenOptions = {}): Promis
   ];
   for (const p of pragmas) handle.exec(p);
   migrate(handle);
+  // From here on a write blocks the thread briefly at most; whenWritable (busy.ts) waits the rest off the event loop.
+  handle.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
   if (!isBun || options.backgroundCheckpoint === false) return handle;
   const { startCheckpointer } = await import("./checkpointer.ts");
   const checkpointer = startCheckpointer(path);

@@ -1,4 +1,5 @@
 // The relay: drains the outbox into the transport in batches; the timer that wakes it is kept apart.
+import { whenWritable } from "../db/busy.ts";
 import type { Logger } from "../log.ts";
 import type { Transport, TransportError } from "../transport/types.ts";
 import type { Outbox, OutboxRow } from "./outbox.ts";
@@ -16,13 +17,15 @@ export interface RelayOptions {
  * transport deferred (backpressure) stay due untouched. Returns rows claimed and sent.
  */
 export async function drainOnce(outbox: Outbox, transport: Transport, batchSize: number, leaseMs: number, log?: Logger): Promise<{ claimed: number; sent: number }> {
+  // Each write waits out another process's lock off the event loop; marking rows sent must not be skipped, or
+  // confirmed messages would be published again.
   if (transport.publishOutbox) {
     // The queue is in the outbox's database: move the rows there in one transaction.
-    if (!outbox.lease(leaseMs)) return { claimed: 0, sent: 0 };
-    const moved = transport.publishOutbox(batchSize, (n) => outbox.countSent(n));
+    if (!(await whenWritable(() => outbox.lease(leaseMs)))) return { claimed: 0, sent: 0 };
+    const moved = await whenWritable(() => transport.publishOutbox!(batchSize, (n) => outbox.countSent(n)));
     return { claimed: moved, sent: moved };
   }
-  const rows = outbox.claim(batchSize, leaseMs);
+  const rows = await whenWritable(() => outbox.claim(batchSize, leaseMs));
   if (rows.length === 0) return { claimed: 0, sent: 0 };
   let failed: Map<string, TransportError | null>;
   let error = "";
@@ -44,10 +47,10 @@ export async function drainOnce(outbox: Outbox, transport: Transport, batchSize:
     else if (failed.get(row.id)?.deferred) deferred++;
     else retry.push(row);
   }
-  outbox.markSent(sent.map((r) => r.seq));
+  await whenWritable(() => outbox.markSent(sent.map((r) => r.seq)));
   if (retry.length) {
     const backoff = Math.min(30_000, 250 * 2 ** Math.min(7, retry[0]!.attempts));
-    outbox.release(retry.map((r) => r.seq), backoff, error);
+    await whenWritable(() => outbox.release(retry.map((r) => r.seq), backoff, error));
     log?.warn({ failed: retry.length, retry_in_ms: backoff, error }, "outbox publish failed; will retry");
   }
   if (deferred) log?.debug({ deferred }, "outbox publish held back by the transport; will retry");

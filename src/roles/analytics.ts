@@ -1,5 +1,6 @@
 // Analytics role: its own copy of every order → durable rolling aggregates, a log line per order, large-order alerts.
 import { desc, gte, sql } from "drizzle-orm";
+import { whenWritable } from "../db/busy.ts";
 import type { Db, DbHandle } from "../db/open.ts";
 import { analyticsItems, analyticsMinute, analyticsStatus } from "../db/schema.ts";
 import { envelope } from "../domain/envelope.ts";
@@ -60,7 +61,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[], ack?:
   const { first } = firstPerKey(valid, (o) => o.order_id);
   const now = ctx.clock();
   let fresh: Order[] = [];
-  ctx.db.transaction((tx) => {
+  await whenWritable(() => ctx.db.transaction((tx) => {
     const isNew = ctx.inbox.record("analytics", first.map((v) => ({ messageId: v.envelopeId, businessKey: String(v.data.order_id) })), tx);
     fresh = first.filter((_, i) => isNew[i]).map((v) => v.data);
     if (fresh.length) accumulate(ctx.handle, fresh, minuteOf(now));
@@ -74,7 +75,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[], ack?:
     );
     ctx.counters.add("analytics", { received: batch.length, processed: fresh.length, duplicates: valid.length - fresh.length, invalid, alerts: large.length }, tx);
     ack?.ackInTransaction();
-  }, { behavior: "immediate" });
+  }, { behavior: "immediate" }));
   ctx.outbox.notify();
   if (ctx.config.logOrders) {
     for (const o of fresh) logOrder(ctx.log, o);

@@ -1,4 +1,5 @@
 // The shared consumer skeleton: parse, dedupe, apply with store back-off, record, dead-letter, ack.
+import { whenWritable } from "../db/busy.ts";
 import type { Db } from "../db/open.ts";
 import type { DeadLetterInput, Order, Payment } from "../domain/model.ts";
 import { deadLetterId, maskBody, parseMessage, type Parsed } from "../domain/validate.ts";
@@ -156,11 +157,11 @@ export async function commit(
   // Bad input arriving is worth a line (unmatched payments are routine: counted, not logged).
   const bad = deadLetters.filter((d) => d.reason === "invalid" || d.reason === "malformed");
   if (bad.length) ctx.log.warn({ role, count: bad.length, ids: bad.slice(0, 5).map((d) => d.id) }, "bad messages dead-lettered");
-  ctx.db.transaction((tx) => {
+  await whenWritable(() => ctx.db.transaction((tx) => {
     work(tx);
     ctx.outbox.add(messages.filter((_, i) => fits[i]), tx);
     ack?.ackInTransaction();
-  }, { behavior: "immediate" });
+  }, { behavior: "immediate" }));
   ctx.outbox.notify();
   return true;
 }

@@ -1,5 +1,6 @@
 // DLQ role: dead letters → durable records; unmatched payments retried with back-off; replay and discard.
 import { z } from "zod";
+import { whenWritable } from "../db/busy.ts";
 import { DEAD_LETTER_REASONS, type DeadLetterInput, type DeadLetterRecord, type Payment } from "../domain/model.ts";
 import { parseMessage, type Parsed } from "../domain/validate.ts";
 import { randomUUID } from "node:crypto";
@@ -78,7 +79,8 @@ export async function handleDeadLetters(ctx: RoleContext, batch: Delivery[], sig
   const nextRetryAt = new Date(ctx.clock().getTime() + ctx.config.dlqRetryBaseMs).toISOString();
   const stored = await untilStored(ctx, "dlq", signal, () => ctx.store.putDeadLetters(records.map((r) => r.record), nextRetryAt));
   if (stored === null) return "stopped";
-  ctx.counters.add("dlq", { received: batch.length, processed: batch.length, invalid: records.filter((r) => r.invalid).length, dead_lettered: batch.length });
+  const counts = { received: batch.length, processed: batch.length, invalid: records.filter((r) => r.invalid).length, dead_lettered: batch.length };
+  await whenWritable(() => ctx.counters.add("dlq", counts));
   return "done";
 }
 
@@ -102,11 +104,11 @@ export async function reconcileOnce(ctx: RoleContext, limit = 500, lease?: Lease
   const reconciled = toApply.filter((_, i) => applied[i]);
   const stillMissing = toApply.filter((_, i) => !applied[i]);
   let fresh = 0;
-  ctx.db.transaction((tx) => {
+  await whenWritable(() => ctx.db.transaction((tx) => {
     const isNew = ctx.inbox.record("payment", reconciled.map((p) => ({ messageId: p.parsed.envelopeId, businessKey: String(p.parsed.data.payment_id) })), tx);
     fresh = isNew.filter(Boolean).length;
     ctx.counters.add("dlq", { reconciled: fresh, duplicates: reconciled.length - fresh + payments.filter((_, i) => already[i]).length }, tx);
-  }, { behavior: "immediate" });
+  }, { behavior: "immediate" }));
   const updates = [
     ...reconciled.map((p) => ({ id: p.record.id, status: "reconciled" as const, next_retry_at: null })),
     ...payments.filter((_, i) => already[i]).map((p) => ({ id: p.record.id, status: "reconciled" as const, next_retry_at: null })),
@@ -192,10 +194,10 @@ export async function replay(ctx: RoleContext, records: DeadLetterRecord[]): Pro
   }
   // Status first: if the replayed message fails again, its new dead letter sets the record back to pending.
   await ctx.store.updateDeadLetters(result.replayed.map((r) => ({ id: r.id, status: "replayed" as const, next_retry_at: null })));
-  ctx.db.transaction((tx) => {
+  await whenWritable(() => ctx.db.transaction((tx) => {
     ctx.outbox.add(messages, tx);
     ctx.counters.add("dlq", { replayed: messages.length }, tx);
-  }, { behavior: "immediate" });
+  }, { behavior: "immediate" }));
   ctx.outbox.notify();
   return result;
 }

@@ -1,5 +1,6 @@
 // Producer role: the seeded mock stream, written to the outbox in the same transaction as its position.
 import { eq } from "drizzle-orm";
+import { whenWritable } from "../db/busy.ts";
 import { producerState } from "../db/schema.ts";
 import { envelope } from "../domain/envelope.ts";
 import { isDuplicated, streamAt, type GeneratorOptions } from "../domain/generator.ts";
@@ -75,7 +76,7 @@ export function startProducerRole(ctx: RoleContext, progress?: ProducerProgress)
       }
       let position: number | null;
       try {
-        position = step(perTick);
+        position = await whenWritable(() => step(perTick), abort.signal);
       } catch (error) {
         ctx.log.error({ role: "producer", err: error }, "producer write failed; retrying");
         await pause(500, abort.signal);

@@ -1,4 +1,5 @@
 // The embedded store: facts and dead-letter records in the data dir's SQLite database.
+import { isBusy, whenWritable } from "../db/busy.ts";
 import { and, asc, count, desc, eq, inArray, isNotNull, lte, or, lt, sql, type SQL } from "drizzle-orm";
 import type { Db, DbHandle } from "../db/open.ts";
 import { deadLetters, facts } from "../db/schema.ts";
@@ -61,13 +62,13 @@ function decodeCursor(cursor: string): [string, string] {
   throw new StoreError(`cursor ${JSON.stringify(cursor.slice(0, 40))} is not one this API returned`, false);
 }
 
-function guard<T>(what: string, fn: () => T): Promise<T> {
+/** Runs a store operation, waiting out another connection's lock off the event loop (busy.ts); errors as StoreError. */
+async function guard<T>(what: string, fn: () => T): Promise<T> {
   try {
-    return Promise.resolve(fn());
+    return await whenWritable(fn);
   } catch (error) {
-    if (error instanceof StoreError) return Promise.reject(error);
-    const busy = /SQLITE_BUSY|database is locked/i.test(String((error as Error).message));
-    return Promise.reject(new StoreError(`sqlite ${what} failed: ${(error as Error).message}`, busy, { cause: error }));
+    if (error instanceof StoreError) throw error;
+    throw new StoreError(`sqlite ${what} failed: ${(error as Error).message}`, isBusy(error), { cause: error });
   }
 }
 

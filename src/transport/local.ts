@@ -1,5 +1,6 @@
 // The embedded transport: a durable SQLite queue in the data dir, shared by every ecom process using it.
 import { sql } from "drizzle-orm";
+import { isBusy, noteBusy, whenWritable } from "../db/busy.ts";
 import type { DbHandle } from "../db/open.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -315,7 +316,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
       while (running) {
         let batch: Claim | null = null;
         try {
-          batch = claim(subscription, opts.maxBatch);
+          batch = await whenWritable(() => claim(subscription, opts.maxBatch));
           failures = 0;
         } catch (error) {
           failures++;
@@ -352,7 +353,9 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
           try {
             extend(subscription, claimed);
           } catch (error) {
-            options.logger?.warn({ err: error, subscription }, "local queue lease extension failed");
+            // Under another process's lock the next extension (a third of the timeout later) tries again.
+            if (isBusy(error)) noteBusy();
+            else options.logger?.warn({ err: error, subscription }, "local queue lease extension failed");
           }
         }, Math.max(50, options.visibilityTimeoutMs / 3));
         let outcomes: Outcome[];
@@ -366,7 +369,7 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
         }
         try {
           if (ackedInTx && outcomes.every((o) => o.kind === "ack")) settled(claimed.deliveries.length);
-          else settle(subscription, claimed, outcomes);
+          else await whenWritable(() => settle(subscription, claimed, outcomes));
         } catch (error) {
           // The batch stays claimed and comes back after the visibility timeout: at-least-once holds.
           options.logger?.error({ err: error, subscription }, "local queue ack failed");

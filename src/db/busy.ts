@@ -1,0 +1,65 @@
+// SQLite write contention: a short busy timeout blocks the thread briefly; longer waits happen here, off the event loop.
+
+/** What this process met of other connections holding the write lock (shown in /metrics). */
+export interface ContentionStats {
+  /** Writes that found the database locked past the busy timeout (each tried again later). */
+  busy: number;
+  /** Time spent waiting between those tries, in ms (the event loop ran meanwhile). */
+  waitedMs: number;
+  /** Writes that gave up after waiting `maxWaitMs`: their caller's error handling took over. */
+  gaveUp: number;
+}
+
+/** One per process: every connection of a process shares the same data dir, so one count says it all. */
+export const contention: ContentionStats = { busy: 0, waitedMs: 0, gaveUp: 0 };
+
+/** The busy timeout a connection gets (`PRAGMA busy_timeout`): the longest a single try may block the thread. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10;
+/** How long a write keeps trying before its error reaches its caller. */
+const MAX_WAIT_MS = 30_000;
+
+/** SQLITE_BUSY (and its extended codes): another connection holds the lock; trying again later can succeed. */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code.startsWith("SQLITE_BUSY")) return true;
+  return /SQLITE_BUSY|database is locked/i.test(String((error as Error | null)?.message ?? ""));
+}
+
+/** Counts one busy error met by a caller with its own back-off (a store call, a lease renewal). */
+export function noteBusy(): void {
+  contention.busy++;
+}
+
+/**
+ * Runs a synchronous write (a whole transaction) and, while it finds the database locked, runs it again after a
+ * pause that yields to the event loop (5 ms doubling to 100 ms), for up to 30 s; then the busy error is thrown.
+ * `fn` must be safe to run again: a transaction that threw has been rolled back. When `signal` aborts, the wait
+ * ends, `fn` runs once more, and a busy error then is thrown.
+ */
+export async function whenWritable<T>(fn: () => T, signal?: AbortSignal): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      contention.busy++;
+      if (Date.now() - started >= MAX_WAIT_MS || signal?.aborted) {
+        contention.gaveUp++;
+        throw error;
+      }
+    }
+    const delay = Math.min(100, 5 * 2 ** Math.min(attempt, 5));
+    const before = Date.now();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, delay);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      }
+      signal?.addEventListener("abort", done, { once: true });
+    });
+    contention.waitedMs += Date.now() - before;
+  }
+}
