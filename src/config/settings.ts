@@ -33,7 +33,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: "transport", kind: "enum", default: "local", values: ["local", "sns-sqs", "pubsub"], group: "general", help: "message broker" },
   { name: "store", kind: "enum", default: "sqlite", values: ["sqlite", "cassandra", "dynamodb"], group: "general", help: "where facts and dead-letter records live" },
   { name: "data-dir", kind: "string", default: "./data", group: "general", help: "SQLite outbox, inbox, local queue and store" },
-  { name: "sqlite-busy-timeout", kind: "duration", default: "10ms", group: "general", help: "longest one SQLite write blocks while another connection holds the lock; it is then tried again without blocking the API, for up to 30 s" },
+  { name: "sqlite-busy-timeout", kind: "duration", default: "5ms", group: "general", help: "longest one SQLite write blocks while another connection holds the lock; it is then tried again without blocking the API, for up to 30 s" },
   { name: "host", kind: "string", default: "127.0.0.1", group: "general", help: "HTTP API listen address" },
   { name: "port", kind: "int", default: 8080, min: 0, max: 65535, group: "general", help: "HTTP API port (0 = any free port)" },
   { name: "admin-token", kind: "secret", group: "general", help: "bearer token required by mutating endpoints" },

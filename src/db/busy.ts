@@ -14,7 +14,7 @@ export interface ContentionStats {
 export const contention: ContentionStats = { busy: 0, waitedMs: 0, gaveUp: 0 };
 
 /** The busy timeout a connection gets (`PRAGMA busy_timeout`): the longest a single try may block the thread. */
-export const DEFAULT_BUSY_TIMEOUT_MS = 10;
+export const DEFAULT_BUSY_TIMEOUT_MS = 5;
 /** How long a write keeps trying before its error reaches its caller. */
 const MAX_WAIT_MS = 30_000;
 
@@ -32,7 +32,7 @@ export function noteBusy(): void {
 
 /**
  * Runs a synchronous write (a whole transaction) and, while it finds the database locked, runs it again after a
- * pause that yields to the event loop (5 ms doubling to 100 ms), for up to 30 s; then the busy error is thrown.
+ * pause that yields to the event loop (5 ms doubling to 250 ms), for up to 30 s; then the busy error is thrown.
  * `fn` must be safe to run again: a transaction that threw has been rolled back. When `signal` aborts, the wait
  * ends, `fn` runs once more, and a busy error then is thrown.
  */
@@ -49,7 +49,9 @@ export async function whenWritable<T>(fn: () => T, signal?: AbortSignal): Promis
         throw error;
       }
     }
-    const delay = Math.min(100, 5 * 2 ** Math.min(attempt, 5));
+    // Up to 250 ms: every loop of the process (producer, relay, each consumer) tries on its own, and each try may
+    // block the thread for the busy timeout, so fewer tries leave more of the thread to the API while the lock lasts.
+    const delay = Math.min(250, 5 * 2 ** Math.min(attempt, 6));
     const before = Date.now();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, delay);

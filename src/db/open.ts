@@ -37,7 +37,7 @@ export interface DbHandle {
 export interface OpenOptions {
   /** `normal` survives a process crash (kill -9); `full` also survives power loss, slower. */
   synchronous?: "normal" | "full";
-  /** The longest one statement blocks the thread on another connection's lock (default 10 ms; see busy.ts). */
+  /** The longest one statement blocks the thread on another connection's lock (default 5 ms; see busy.ts). */
   busyTimeoutMs?: number;
   /** Checkpoint the WAL from a worker thread (Bun only; default true). */
   backgroundCheckpoint?: boolean;
