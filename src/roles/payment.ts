@@ -1,4 +1,5 @@
 // Payment role: payments → validate → set the payment on its order's fact row, or dead-letter as unmatched_order.
+import { whenWritable } from "../db/busy.ts";
 import type { Payment } from "../domain/model.ts";
 import type { Delivery, TransactionalAck } from "../transport/types.ts";
 import type { RoleContext, RunningRole } from "./context.ts";
@@ -37,7 +38,7 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
     // The store is this database: the lookup, the fact updates and, when every new payment found its order (the common
     // case), the inbox entries, counters and ack commit as one. Otherwise the updates commit alone and the rest takes
     // the looks below, as with any store.
-    const done = ctx.db.transaction(() => {
+    const done = await whenWritable(() => ctx.db.transaction(() => {
       first = newPayments(ctx, valid);
       applied = sameDb.applyPayments(first.map((v) => v.data));
       if (!applied.every(Boolean)) return false;
@@ -45,7 +46,7 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
       ctx.counters.add("payment", { received: batch.length, processed: fresh, matched: fresh, unmatched: 0, duplicates: valid.length - fresh, invalid: 0, dead_lettered: 0 });
       ack?.ackInTransaction();
       return true;
-    }, { behavior: "immediate" });
+    }, { behavior: "immediate" }));
     if (done) {
       observeLatency(ctx, "payment", first);
       return "done";
