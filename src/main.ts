@@ -103,6 +103,11 @@ export async function main(argv: string[]): Promise<number> {
     console.log(VERSION);
     return 0;
   }
+  // Under Lambda (or its emulator) the binary is the function's bootstrap: `ecom` alone serves the Runtime API.
+  if (cli.command === "lambda" || (cli.command === null && process.env.AWS_LAMBDA_RUNTIME_API)) {
+    const { runLambda } = await import("./lambda/index.ts");
+    return runLambda(cli.flags, process.env);
+  }
   const config = loadConfig({ flags: cli.flags, env: process.env });
   switch (cli.command) {
     case null:
@@ -111,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
     case "produce":
       return produceFromFile(config, cli.options);
     case "provision":
-      return provisionCommand(config);
+      return provisionCommand(config, cli.options);
     case "teardown":
       return teardownCommand(config, cli.options);
     case "migrate":
@@ -119,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     case "dlq":
       return dlqCommand(config, cli.args, cli.options);
     default:
-      throw new ConfigError(`unknown command ${JSON.stringify(cli.command)}; commands: produce, provision, teardown, migrate, dlq (see ecom --help)`);
+      throw new ConfigError(`unknown command ${JSON.stringify(cli.command)}; commands: produce, provision, teardown, migrate, dlq, lambda (see ecom --help)`);
   }
 }
 

@@ -36,8 +36,11 @@ export async function openDataDir(config: Readonly<Config>): Promise<DbHandle> {
   }
 }
 
-/** Opens the data dir, transport and store, and starts the relay (every ecom process relays its outbox). */
-export async function openBase(config: Readonly<Config>, log: Logger, options: { transport?: Transport; store?: Store } = {}): Promise<Base> {
+/**
+ * Opens the data dir, transport and store, and starts the relay (every ecom process relays its outbox), unless
+ * `relay: false` (a Lambda function settles its outbox itself before each answer).
+ */
+export async function openBase(config: Readonly<Config>, log: Logger, options: { transport?: Transport; store?: Store; relay?: boolean } = {}): Promise<Base> {
   const handle = await openDataDir(config);
   let transport: Transport | undefined;
   let store: Store | undefined;
@@ -72,7 +75,7 @@ export async function openBase(config: Readonly<Config>, log: Logger, options: {
     clock: () => new Date(),
   };
   const relay = new Relay(ctx.outbox, transport, log, { batchSize: config.relayBatchSize });
-  relay.start();
+  if (options.relay !== false) relay.start();
   let closed: Promise<void> | null = null;
   return {
     config,

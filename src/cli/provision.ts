@@ -22,9 +22,13 @@ async function withPorts<T>(config: Readonly<Config>, fn: (p: { transport: Await
   }
 }
 
-export function provisionCommand(config: Readonly<Config>): Promise<number> {
+export function provisionCommand(config: Readonly<Config>, options: Record<string, unknown> = {}): Promise<number> {
   return withPorts(config, async ({ transport, store }) => {
     for (const step of [...(await transport.provision()), ...(await store.migrate())]) console.log(stepLine(step));
+    if (options.lambda) {
+      const { provisionEventSources } = await import("../lambda/provision.ts");
+      for (const step of await provisionEventSources(config)) console.log(stepLine(step));
+    }
     return 0;
   });
 }

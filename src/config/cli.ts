@@ -17,6 +17,7 @@ const COMMAND_FLAGS = {
   reason: { type: "string" },
   status: { type: "string" },
   limit: { type: "string" },
+  lambda: { type: "boolean" },
 } as const;
 
 export interface ParsedCli {
@@ -70,11 +71,13 @@ export function helpText(version: string): string {
     "Usage:",
     "  ecom [--role=all] [--transport=local|sns-sqs|pubsub] [--store=sqlite|cassandra|dynamodb] [settings...]",
     "  ecom produce --from-file F|s3://B/K [--skip-invalid] [--archive=s3://B/PREFIX/]   batch ingest through the outbox",
-    "  ecom provision [--yes]                        create topics, queues, subscriptions, keyspace, tables",
+    "  ecom provision [--yes] [--lambda]             create topics, queues, subscriptions, keyspace, tables",
+    "                                                (--lambda: the SQS event source mappings of the ecom-* functions)",
     "  ecom teardown --yes                           remove them",
     "  ecom migrate                                  apply the store schema (Cassandra keyspace, DynamoDB tables)",
     "  ecom dlq list [--status=S] [--reason=R] [--limit=N]",
     "  ecom dlq show ID | replay ID | replay --all [--reason=R] | discard ID   (against --url, default http://HOST:PORT)",
+    "  ecom lambda --role=order|payment|analytics|dlq  serve the Lambda Runtime API (also when AWS_LAMBDA_RUNTIME_API is set)",
     "  ecom --help | --version",
     "",
     "Every setting is also an ECOM_* environment variable and a key of the --config TOML file.",

@@ -231,8 +231,18 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
       maxPending: get("cloudwatch-max-pending"),
       alarms: { topic: opt("alarm-topic"), deadLetters: get("alarm-dead-letters"), latencyP99Ms: get("alarm-latency-p99"), outboxPeriods: get("alarm-outbox-periods") },
     },
+    lambda: {
+      storeWaitMs: get("lambda-store-wait"),
+      functionPrefix: get("lambda-function-prefix"),
+      batchSize: get("lambda-batch-size"),
+      batchWindowSeconds: get("lambda-batch-window"),
+      endpoint: opt<string>("aws-lambda-endpoint") ?? awsEndpoint,
+    },
   };
   if (config.cloudwatch.intervalMs < 1000) throw new ConfigError(`--cloudwatch-interval: ${config.cloudwatch.intervalMs}ms is too short; accepted: a duration of at least 1s`);
+  if (config.lambda.batchSize > 10 && config.lambda.batchWindowSeconds < 1) {
+    throw new ConfigError("--lambda-batch-size above 10 needs --lambda-batch-window of 1 or more (SQS event source mappings require it)");
+  }
   if (config.store === "cassandra" && config.cassandra.contactPoints.length === 0) {
     throw new ConfigError("--store=cassandra needs --cassandra-contact-points (or ECOM_CASSANDRA_CONTACT_POINTS)");
   }

@@ -114,6 +114,12 @@ export const SETTINGS: readonly Setting[] = [
   { name: "alarm-dead-letters", kind: "int", default: 100, min: 0, group: "cloudwatch", help: "alarm when more dead letters than this are pending" },
   { name: "alarm-latency-p99", kind: "duration", default: "5s", group: "cloudwatch", help: "alarm when the produce-to-store p99 latency of order or payment is above this" },
   { name: "alarm-outbox-periods", kind: "int", default: 5, min: 1, max: 100, group: "cloudwatch", help: "alarm when outbox pending grew in this many consecutive minutes" },
+  // lambda
+  { name: "lambda-store-wait", kind: "duration", default: "10s", group: "lambda", help: "ecom lambda: longest a batch waits for an unavailable store before reporting its records as batch item failures (also bounded by the invocation's deadline)" },
+  { name: "lambda-function-prefix", kind: "string", default: "ecom-", group: "lambda", help: "provision --lambda: functions are <prefix><role> (ecom-order, ecom-payment, ecom-analytics, ecom-dlq)" },
+  { name: "lambda-batch-size", kind: "int", default: 10, min: 1, max: 10000, group: "lambda", help: "provision --lambda: records per invocation of the SQS event source mappings (above 10 needs --lambda-batch-window)" },
+  { name: "lambda-batch-window", kind: "int", default: 0, min: 0, max: 300, group: "lambda", help: "provision --lambda: seconds an event source mapping gathers records before invoking" },
+  { name: "aws-lambda-endpoint", kind: "string", group: "lambda", help: "Lambda API endpoint override (default --aws-endpoint)" },
   // pubsub
   { name: "pubsub-project", kind: "string", default: "ecom-local", group: "pubsub", help: "Google Cloud project id" },
   { name: "pubsub-endpoint", kind: "string", group: "pubsub", help: "host:port of an emulator (default: PUBSUB_EMULATOR_HOST)" },

@@ -72,6 +72,16 @@ export interface CloudwatchConfig {
   alarms: { topic?: string; deadLetters: number; latencyP99Ms: number; outboxPeriods: number };
 }
 
+export interface LambdaConfig {
+  /** How long an invocation's batch waits for an unavailable store before its records are reported as failures. */
+  storeWaitMs: number;
+  functionPrefix: string;
+  batchSize: number;
+  batchWindowSeconds: number;
+  /** Lambda API endpoint (local servers). */
+  endpoint?: string;
+}
+
 export interface ProducerConfig {
   seed: number;
   rate: number;
@@ -112,4 +122,5 @@ export interface Config {
   aws: AwsConfig;
   pubsub: PubsubConfig;
   cloudwatch: CloudwatchConfig;
+  lambda: LambdaConfig;
 }

@@ -13,6 +13,18 @@ export interface OutboxRow extends OutgoingMessage {
 const INSERT = "INSERT INTO outbox (id, topic, body, attributes, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, ?)";
 const SELECT_DUE = "SELECT seq, id, topic, body, attributes, ordering_key, attempts FROM outbox WHERE retry_at <= ? ORDER BY seq LIMIT ?";
 const DELETE = "DELETE FROM outbox WHERE seq = ?";
+const SELECT_AFTER = "SELECT seq, id, topic, body, attributes, ordering_key, attempts FROM outbox WHERE seq > ? ORDER BY seq";
+
+type StoredRow = { seq: number; id: string; topic: string; body: string; attributes: string | null; ordering_key: string | null; attempts: number };
+const toRow = (r: StoredRow): OutboxRow => ({
+  seq: r.seq,
+  id: r.id,
+  topic: r.topic as TopicName,
+  body: r.body,
+  attributes: r.attributes ? (JSON.parse(r.attributes) as Record<string, string>) : undefined,
+  orderingKey: r.ordering_key ?? undefined,
+  attempts: r.attempts,
+});
 // Plain `?` parameters: better-sqlite3 treats numbered ones (`?1`) as named and rejects positional values.
 const TAKE_LEASE = `INSERT INTO relay_lease (id, owner, until) VALUES (1, ?, ?)
   ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE relay_lease.owner = excluded.owner OR relay_lease.until < ?`;
@@ -81,16 +93,7 @@ export class Outbox {
   /** Up to `limit` unsent rows due now, oldest first; empty when another process holds the relay lease. */
   claim(limit: number, leaseMs: number): OutboxRow[] {
     if (!this.lease(leaseMs)) return [];
-    const rows = this.handle.prepare(SELECT_DUE).all<{ seq: number; id: string; topic: string; body: string; attributes: string | null; ordering_key: string | null; attempts: number }>(this.now(), limit);
-    return rows.map((r) => ({
-      seq: r.seq,
-      id: r.id,
-      topic: r.topic as TopicName,
-      body: r.body,
-      attributes: r.attributes ? (JSON.parse(r.attributes) as Record<string, string>) : undefined,
-      orderingKey: r.ordering_key ?? undefined,
-      attempts: r.attempts,
-    }));
+    return this.handle.prepare(SELECT_DUE).all<StoredRow>(this.now(), limit).map(toRow);
   }
 
   /** Counts rows a transport published straight from the outbox table (call inside that transaction). */
@@ -118,6 +121,19 @@ export class Outbox {
     this.handle.db.transaction(() => {
       for (const seq of seqs) update.run(at, error.slice(0, 500), seq);
     });
+  }
+
+  /** Every row after `seq`, due or not, oldest first (a Lambda invocation's own rows, to settle before it answers). */
+  after(seq: number): OutboxRow[] {
+    return this.handle.prepare(SELECT_AFTER).all<StoredRow>(seq).map(toRow);
+  }
+
+  /** Deletes rows whose message was made durable another way (a dead letter written to the store directly). */
+  remove(seqs: number[]): void {
+    const del = this.handle.prepare(DELETE);
+    this.handle.db.transaction(() => {
+      for (const seq of seqs) del.run(seq);
+    }, { behavior: "immediate" });
   }
 
   /** How many rows with seq in [first, last] are still waiting to be confirmed. */
