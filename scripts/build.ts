@@ -7,6 +7,8 @@ const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url),
 const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { stderr: "ignore" }).stdout.toString().trim();
 const version = commit ? `${pkg.version}+${commit}` : pkg.version;
 const outfile = process.argv[2] ?? "./ecom";
+// --target=bun-linux-arm64 and the like cross-compile (build:lambda); none builds for this machine.
+const target = process.argv.slice(3).find((a) => a.startsWith("--target="));
 
 // The console's script and styles, bundled first and embedded by src/console/assets.ts.
 const root = new URL("..", import.meta.url).pathname;
@@ -24,7 +26,8 @@ const args = [
   "--define", "ECOM_CONSOLE_BUNDLED=true",
   // better-sqlite3 serves the Node path only; the binary uses bun:sqlite.
   "--external", "better-sqlite3", "--external", "drizzle-orm/better-sqlite3",
+  ...(target ? [target] : []),
 ];
 const result = Bun.spawnSync(args, { stdout: "inherit", stderr: "inherit", cwd: root });
 if (result.exitCode !== 0) process.exit(result.exitCode ?? 1);
-console.log(`built ${outfile} (ecom ${version})`);
+console.log(`built ${outfile} (ecom ${version}${target ? `, ${target.slice(9)}` : ""})`);
