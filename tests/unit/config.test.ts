@@ -264,6 +264,6 @@ describe("config/ecom.example.toml documents every setting", () => {
     const dir = tempDir();
     // An unknown command is reported after the config loaded: that message proves the binary accepted every key.
     const run = await runEcom([`--config=${configFile(uncommented)}`, `--data-dir=${dir}`, "no-such-command"]);
-    expect(run).toEqual({ code: 2, stdout: "", stderr: 'ecom: unknown command "no-such-command"; commands: produce, provision, teardown, migrate, dlq (see ecom --help)\n' });
+    expect(run).toEqual({ code: 2, stdout: "", stderr: 'ecom: unknown command "no-such-command"; commands: produce, provision, teardown, migrate, dlq, lambda (see ecom --help)\n' });
   }, 60_000);
 });
