@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from "./config/load.ts";
 import { createLogger } from "./log.ts";
 import { openBase, startPipeline } from "./runtime.ts";
 import { streamLength } from "./roles/producer.ts";
+import { startTotals } from "./totals.ts";
 import { VERSION } from "./version.ts";
 import { dlqCommand } from "./cli/dlq.ts";
 import { produceFromFile } from "./cli/produce.ts";
@@ -30,7 +31,21 @@ async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<numbe
   const bar = await progressBar(config, base.ctx);
   const pipeline = await startPipeline(base, bar ? { onProgress: (n) => bar.update(n) } : undefined);
   log.info({ url: `http://${config.host}:${server.port}`, roles: config.roles, transport: config.transport, store: config.store, data_dir: config.dataDir, version: VERSION }, "ecom started");
-  pipeline.producer?.done?.then(() => bar?.stop());
+  let drawing = bar !== null;
+  pipeline.producer?.done?.then(() => {
+    bar?.stop();
+    drawing = false;
+  });
+  // On a terminal the per-order lines are off by default: a line of totals tells what flows instead.
+  const totals = process.stdout.isTTY && !config.logOrders && config.totalsIntervalMs > 0
+    ? startTotals({
+        everyMs: config.totalsIntervalMs,
+        snapshot: () => api.live.newest,
+        pendingDeadLetters: async () => (await base.ctx.store.deadLetterCounts()).pending,
+        write: (line) => process.stdout.write(`${line}\n`),
+        paused: () => drawing,
+      })
+    : null;
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -44,6 +59,7 @@ async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<numbe
       }, config.shutdownGraceMs + 1000);
       server.stop(true);
       api.live.stop();
+      totals?.stop();
       bar?.stop();
       let code = 0;
       try {
@@ -108,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     const { runLambda } = await import("./lambda/index.ts");
     return runLambda(cli.flags, process.env);
   }
-  const config = loadConfig({ flags: cli.flags, env: process.env });
+  const config = loadConfig({ flags: cli.flags, env: process.env, tty: process.stdout.isTTY === true });
   switch (cli.command) {
     case null:
     case "run":

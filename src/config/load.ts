@@ -109,6 +109,8 @@ export interface ConfigInput {
   /** Flag values by setting name (already split by the CLI parser; strings or booleans). */
   flags: Record<string, unknown>;
   env: Record<string, string | undefined>;
+  /** Whether stdout is a terminal: per-order log lines are off there unless asked for. */
+  tty?: boolean;
 }
 
 /** Resolves every setting through the precedence chain; returns the values keyed by setting name. */
@@ -150,7 +152,8 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
     port: get("port"),
     adminToken: opt("admin-token"),
     logLevel: get("log-level"),
-    logOrders: get("log-orders"),
+    logOrders: opt<boolean>("log-orders") ?? !input.tty,
+    totalsIntervalMs: get("totals-interval"),
     shutdownGraceMs: get("shutdown-grace"),
     producer: {
       seed: get("seed"),

@@ -38,7 +38,8 @@ export const SETTINGS: readonly Setting[] = [
   { name: "port", kind: "int", default: 8080, min: 0, max: 65535, group: "general", help: "HTTP API port (0 = any free port)" },
   { name: "admin-token", kind: "secret", group: "general", help: "bearer token required by mutating endpoints" },
   { name: "log-level", kind: "enum", default: "info", values: ["trace", "debug", "info", "warn", "error", "fatal", "silent"], group: "general", help: "log verbosity" },
-  { name: "log-orders", kind: "bool", default: true, group: "general", help: "analytics logs one JSON line per order" },
+  { name: "log-orders", kind: "bool", group: "general", help: "analytics logs one JSON line per order (default: yes unless stdout is a terminal, which gets a line of totals instead)" },
+  { name: "totals-interval", kind: "duration", default: "5s", group: "general", help: "on a terminal without per-order lines, print a line of totals this often (0 = never)" },
   { name: "shutdown-grace", kind: "duration", default: "8s", group: "general", help: "time given to in-flight work on SIGINT/SIGTERM" },
   // producer
   { name: "seed", kind: "int", default: 1, min: 0, group: "producer", help: "seed of the mock generator" },

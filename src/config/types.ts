@@ -106,6 +106,8 @@ export interface Config {
   adminToken?: string;
   logLevel: string;
   logOrders: boolean;
+  /** How often a terminal gets a line of totals when per-order lines are off (0 = never). */
+  totalsIntervalMs: number;
   shutdownGraceMs: number;
   producer: ProducerConfig;
   batchSize: number;
