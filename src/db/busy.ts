@@ -65,3 +65,25 @@ export async function whenWritable<T>(fn: () => T, signal?: AbortSignal): Promis
     contention.waitedMs += Date.now() - before;
   }
 }
+
+/**
+ * whenWritable for the few writes made while a process starts, before it serves anything (registering the local
+ * queue's subscriptions): the pauses block the thread, as opening the database does, for up to 15 s.
+ */
+export function whenWritableSync<T>(fn: () => T): T {
+  const started = Date.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      contention.busy++;
+      if (Date.now() - started >= 15_000) {
+        contention.gaveUp++;
+        throw error;
+      }
+    }
+    Atomics.wait(pause, 0, 0, Math.min(100, 5 * 2 ** Math.min(attempt, 5)));
+  }
+}

@@ -1,6 +1,6 @@
 // The embedded transport: a durable SQLite queue in the data dir, shared by every ecom process using it.
 import { sql } from "drizzle-orm";
-import { isBusy, noteBusy, whenWritable } from "../db/busy.ts";
+import { isBusy, noteBusy, whenWritable, whenWritableSync } from "../db/busy.ts";
 import type { DbHandle } from "../db/open.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -128,9 +128,12 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
 
   // Every subscription this process knows starts at the end of its topic's log when first seen (like a new SQS
   // queue or Pub/Sub subscription); the cursors are shared by all processes on the data dir.
-  db.transaction(() => {
-    for (const [topic, subs] of fanout) for (const s of subs) run(SQL.register, s, topic);
-  }, { behavior: "immediate" });
+  // A process starting beside busy ones (ecom produce into a running demo) waits for the lock here, as opening does.
+  whenWritableSync(() =>
+    db.transaction(() => {
+      for (const [topic, subs] of fanout) for (const s of subs) run(SQL.register, s, topic);
+    }, { behavior: "immediate" }),
+  );
 
   const wakeAll = (topic: string) => {
     for (const s of fanout.get(topic as TopicName) ?? []) for (const wake of waiters.get(s) ?? []) wake();
