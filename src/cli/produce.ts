@@ -13,10 +13,31 @@ import { createLogger } from "../log.ts";
 import { Counters } from "../inbox/inbox.ts";
 import { Outbox } from "../outbox/outbox.ts";
 import { drainOnce } from "../outbox/relay.ts";
-import { deadLetterMessage, pause } from "../roles/context.ts";
+import { deadLetterMessage } from "../roles/context.ts";
 import { createTransport } from "../transport/index.ts";
 import type { OutgoingMessage } from "../transport/types.ts";
 import { archive, archiveKey, isS3Url, openObject, parseS3Url, s3Client, s3ErrorText, s3Url, type ArchiveSource, type S3Location } from "./s3.ts";
+import { progressLine, relayUntilPublished, timeoutMessage } from "./publish-wait.ts";
+
+// How long a claimed outbox batch stays produce's: past it, another relay of the data dir may publish it as well.
+const RELAY_LEASE_MS = 15_000;
+const TTY_REPORT_MS = 3_000;
+// As often as the line produce printed before there was a timeout (a slower cadence would hide a stall longer).
+const LOG_REPORT_MS = 10_000;
+
+/** The broker as a person reads it: which transport, and where. */
+export function brokerName(config: Readonly<Config>): string {
+  if (config.transport === "sns-sqs") return `SNS+SQS at ${config.aws.snsEndpoint ?? `AWS region ${config.aws.region}`}`;
+  if (config.transport === "pubsub") return `Pub/Sub ${config.pubsub.emulatorHost ? `emulator at ${config.pubsub.emulatorHost}` : `project ${config.pubsub.projectId}`}`;
+  return `the local queue in ${config.dataDir}`;
+}
+
+/** 300000 -> "5m", 12000 -> "12s", 1500 -> "1500ms". */
+function formatDuration(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
 
 export interface FileRecord {
   /** "line 3" (NDJSON) or "index 2" (JSON array). */
@@ -282,15 +303,31 @@ async function publish(
       last = outbox.lastSeq();
       counters.add("producer", { orders: checked.orders, payments: checked.payments, invalid: deadLetters.length, dead_lettered: deadLetters.length }, tx);
     }, { behavior: "immediate" }));
-    // Relay until our rows are confirmed; an interruption leaves them in the outbox for any ecom process.
+    // Relay until our rows are confirmed; an interruption or the timeout leaves them in the outbox for any ecom process.
     const first = last - all.length + 1;
-    for (let waited = 0; outbox.pendingBetween(first, last) > 0; ) {
-      const { claimed, sent } = await drainOnce(outbox, transport, config.relayBatchSize, 15_000, log);
-      if (claimed === 0 || sent < claimed) {
-        await pause(200);
-        waited += 200;
-        if (waited % 10_000 === 0) console.error(`still publishing: ${outbox.pendingBetween(first, last)} message(s) waiting for the ${config.transport} transport`);
-      }
+    const broker = brokerName(config);
+    const tty = process.stderr.isTTY === true;
+    const published = await relayUntilPublished(
+      {
+        pending: () => outbox.pendingBetween(first, last),
+        lastError: () => outbox.lastErrorBetween(first, last),
+        relayedElsewhere: () => outbox.leasedElsewhere(),
+        drain: (signal) => drainOnce(outbox, transport, config.relayBatchSize, RELAY_LEASE_MS, log, signal),
+        report: (p) => {
+          if (tty) console.error(progressLine(p, broker));
+          else log.warn({ pending: p.pending, total: p.total, waited_s: Math.round(p.elapsedMs / 1000), broker, relayed_elsewhere: p.relayedElsewhere, last_error: p.lastError }, "produce: records not yet published");
+        },
+      },
+      { total: all.length, timeoutMs: config.producer.publishTimeoutMs, reportEveryMs: tty ? TTY_REPORT_MS : LOG_REPORT_MS },
+    );
+    if (!published) {
+      const byTopic = outbox.pendingByTopic(first, last);
+      const kinds = [["orders", "order"], ["payments", "payment"], ["deadletters", "dead letter"]] as const;
+      const byKind = kinds.filter(([t]) => byTopic[t]).map(([t, word]) => `${byTopic[t]} ${word}${byTopic[t] === 1 ? "" : "s"}`).join(", ");
+      const pending = outbox.pendingBetween(first, last);
+      const timeout = formatDuration(config.producer.publishTimeoutMs);
+      console.error(timeoutMessage({ pending, total: all.length, byKind, broker, dataDir: config.dataDir, timeout, lastError: outbox.lastErrorBetween(first, last) }));
+      return 1;
     }
     console.log(`took ${checked.orders} orders and ${checked.payments} payments${deadLetters.length ? `; dead-lettered ${deadLetters.length} invalid record(s)` : ""}`);
     return 0;

@@ -70,7 +70,7 @@ export function helpText(version: string): string {
     "",
     "Usage:",
     "  ecom [--role=all] [--transport=local|sns-sqs|pubsub] [--store=sqlite|cassandra|dynamodb] [settings...]",
-    "  ecom produce --from-file F|s3://B/K [--skip-invalid] [--archive=s3://B/PREFIX/]   batch ingest through the outbox",
+    "  ecom produce --from-file F|s3://B/K [--skip-invalid] [--archive=s3://B/PREFIX/] [--publish-timeout=5m]   batch ingest through the outbox",
     "  ecom provision [--yes] [--lambda]             create topics, queues, subscriptions, keyspace, tables",
     "                                                (--lambda: the SQS event source mappings of the ecom-* functions)",
     "  ecom teardown --yes                           remove them",

@@ -163,6 +163,7 @@ export function loadConfig(input: ConfigInput): Readonly<Config> {
       unmatchedRatio: get("unmatched-ratio"),
       duplicateRatio: get("duplicate-ratio"),
       progress: get("progress"),
+      publishTimeoutMs: get("publish-timeout"),
     },
     batchSize: get("batch-size"),
     relayBatchSize: get("relay-batch-size"),

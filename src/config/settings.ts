@@ -49,6 +49,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: "unmatched-ratio", kind: "number", default: 0.05, min: 0, max: 1, group: "producer", help: "share of payments whose order never exists" },
   { name: "duplicate-ratio", kind: "number", default: 0.01, min: 0, max: 1, group: "producer", help: "share of messages published twice" },
   { name: "progress", kind: "bool", default: true, group: "producer", help: "progress bar on a TTY for capped producer runs" },
+  { name: "publish-timeout", kind: "duration", default: "5m", group: "producer", help: "how long produce --from-file waits for the broker to take its records before it exits 1, leaving them in the outbox (0 = no limit)" },
   // pipeline
   { name: "batch-size", kind: "int", default: 500, min: 1, max: 5000, group: "pipeline", help: "messages per consumer batch" },
   { name: "relay-batch-size", kind: "int", default: 1000, min: 1, max: 10000, group: "pipeline", help: "outbox rows per relay publish" },

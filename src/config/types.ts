@@ -90,6 +90,8 @@ export interface ProducerConfig {
   unmatchedRatio: number;
   duplicateRatio: number;
   progress: boolean;
+  /** How long `produce --from-file` waits for its records to be published (0 = no limit). */
+  publishTimeoutMs: number;
 }
 
 export interface Config {

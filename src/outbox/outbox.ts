@@ -141,6 +141,25 @@ export class Outbox {
     return this.handle.prepare("SELECT count(*) AS n FROM outbox WHERE seq BETWEEN ? AND ?").get<{ n: number }>(first, last)!.n;
   }
 
+  /** The newest publish error recorded on rows with seq in [first, last] (by whichever relay tried them). */
+  lastErrorBetween(first: number, last: number): string | null {
+    const sql = "SELECT last_error FROM outbox WHERE seq BETWEEN ? AND ? AND last_error IS NOT NULL ORDER BY retry_at DESC LIMIT 1";
+    return this.handle.prepare(sql).get<{ last_error: string }>(first, last)?.last_error ?? null;
+  }
+
+  /** Rows with seq in [first, last] still waiting, per topic. */
+  pendingByTopic(first: number, last: number): Partial<Record<TopicName, number>> {
+    const sql = "SELECT topic, count(*) AS n FROM outbox WHERE seq BETWEEN ? AND ? GROUP BY topic";
+    const rows = this.handle.prepare(sql).all<{ topic: TopicName; n: number }>(first, last);
+    return Object.fromEntries(rows.map((r) => [r.topic, r.n]));
+  }
+
+  /** Whether another live process holds the relay lease now (it is the one publishing the data dir's rows). */
+  leasedElsewhere(): boolean {
+    const row = this.handle.prepare("SELECT owner, until FROM relay_lease WHERE id = 1").get<{ owner: string; until: number }>();
+    return !!row && row.owner !== this.owner && row.until >= this.now();
+  }
+
   /** The newest seq (call inside the writer's transaction right after `add` to learn the range it wrote). */
   lastSeq(): number {
     return this.handle.prepare("SELECT coalesce(max(seq), 0) AS n FROM outbox").get<{ n: number }>()!.n;

@@ -16,7 +16,14 @@ export interface RelayOptions {
  * One drain step: claim, publish, mark sent what was confirmed, release the failed ones with backoff; rows the
  * transport deferred (backpressure) stay due untouched. Returns rows claimed and sent.
  */
-export async function drainOnce(outbox: Outbox, transport: Transport, batchSize: number, leaseMs: number, log?: Logger): Promise<{ claimed: number; sent: number }> {
+export async function drainOnce(
+  outbox: Outbox,
+  transport: Transport,
+  batchSize: number,
+  leaseMs: number,
+  log?: Logger,
+  signal?: AbortSignal,
+): Promise<{ claimed: number; sent: number }> {
   // Each write waits out another process's lock off the event loop; marking rows sent must not be skipped, or
   // confirmed messages would be published again.
   if (transport.publishOutbox) {
@@ -30,7 +37,7 @@ export async function drainOnce(outbox: Outbox, transport: Transport, batchSize:
   let failed: Map<string, TransportError | null>;
   let error = "";
   try {
-    const result = await transport.publish(rows);
+    const result = await transport.publish(rows, signal);
     failed = new Map(result.failed.map((f) => [f.id, f.error]));
     const attempted = result.failed.find((f) => !f.error.deferred);
     if (attempted) error = attempted.error.message;

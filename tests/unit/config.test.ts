@@ -43,7 +43,7 @@ describe("precedence: flags > ECOM_* env > config file > defaults", () => {
     expect(c.port).toBe(8080);
     expect(c.adminToken).toBeUndefined();
     expect(c.shutdownGraceMs).toBe(8000);
-    expect(c.producer).toEqual({ seed: 1, rate: 5, orders: null, payments: null, unmatchedRatio: 0.05, duplicateRatio: 0.01, progress: true });
+    expect(c.producer).toEqual({ seed: 1, rate: 5, orders: null, payments: null, unmatchedRatio: 0.05, duplicateRatio: 0.01, progress: true, publishTimeoutMs: 300_000 });
     expect(c.inboxRetentionMs).toBe(7 * 86_400_000);
     expect(c.dlqRetryBaseMs).toBe(500);
     expect(c.cassandra.contactPoints).toEqual(["127.0.0.1"]);
