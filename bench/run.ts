@@ -9,7 +9,9 @@ const cli = parseCli(argv.filter((a) => !a.startsWith("--n=")));
 const transport = (cli.flags.transport as string | undefined) ?? "local";
 const store = (cli.flags.store as string | undefined) ?? "sqlite";
 // moto serves a few hundred messages/s, so its default run is small.
-const n = nArg ? Number(nArg.slice(4)) : transport === "sns-sqs" ? 500 : transport === "pubsub" ? 10_000 : store === "sqlite" ? 100_000 : 20_000;
+const n = nArg
+  ? Number(nArg.slice(4))
+  : transport === "sns-sqs" ? 500 : transport === "pubsub" ? 10_000 : store === "sqlite" ? 100_000 : store === "dynamodb" ? 3000 : 20_000;
 
 const fmt = (x: number | null, digits = 0) => (x === null ? "n/a" : x.toLocaleString("en-US", { maximumFractionDigits: digits }));
 /** "<who> X us (Y cores)": CPU seconds spent over `count` orders or messages in `wall` seconds (null: not measured). */
@@ -48,6 +50,26 @@ if (store === "cassandra") {
   const perOrder = (cpu: CpuSpent, orders: number, who: string) => `${cpuText(who, cpu.self, orders, cpu.wall)} + ${cpuText("Cassandra", cpu.server, orders, cpu.wall)}`;
   console.log(`CPU per order (of ${navigator.hardwareConcurrency} cores): pipeline ${perOrder(pipeline.cpu, pipeline.orders, "ecom")}; ceiling ${perOrder(ceiling.cpu, n, "client")}; same-statements driver ${perOrder(statements.cpu, n, "client")}`);
   console.log(`for reference, fact rows alone (one INSERT per order): ${fmt(factRows.rowsPerSec)} rows/s at concurrency ${factRows.concurrency}; pipeline orders/s is ${fmt((pipeline.ordersPerSec / factRows.rowsPerSec) * 100, 1)}% of it`);
+  process.exit(0);
+}
+if (store === "dynamodb") {
+  // The pipeline on fresh tables, then the bare SDK client writing the same final items on the same server.
+  const { benchDynamo } = await import("./dynamodb.ts");
+  const { endpoint, warmups, pipeline, bare, best } = await benchDynamo(cli.flags, n);
+  print(`pipeline (after ${warmups} warm-up runs, ${endpoint})`, pipeline);
+  const per1000 = (requests: number) => fmt((requests / n) * 1000);
+  const ops = Object.entries(pipeline.requests.byOp).sort((a, b) => b[1] - a[1]).map(([op, c]) => `${op} ${per1000(c)}`).join(", ");
+  console.log(`  requests per 1,000 orders (each with its payment): ${per1000(pipeline.requests.total)} (${ops})`);
+  const server = (cpu: CpuSpent, orders: number) => cpuText("moto", cpu.server, orders, cpu.wall);
+  console.log(`  CPU per order: ${cpuText("ecom", pipeline.cpu.self, n, pipeline.cpu.wall)} + ${server(pipeline.cpu, n)}, of ${navigator.hardwareConcurrency} cores`);
+  for (const b of bare) {
+    console.log(
+      `bare SDK client, concurrency ${b.concurrency}, final fact item + payments_by_id item per order in BatchWriteItem of 25: ${fmt(b.ordersPerSec)} orders/s | ` +
+        `written p50 ${fmt(b.p50Ms, 1)} ms p99 ${fmt(b.p99Ms, 1)} ms | requests per 1,000 orders ${per1000(b.requests)} | ` +
+        `CPU per order ${cpuText("client", b.cpu.self, n, b.cpu.wall)} + ${server(b.cpu, n)}`,
+    );
+  }
+  console.log(`pipeline/bare client (best, concurrency ${best.concurrency}): ${fmt((pipeline.ordersPerSec / best.ordersPerSec) * 100, 1)}% of the orders/s, ${fmt(pipeline.requests.total / best.requests, 1)}x the requests`);
   process.exit(0);
 }
 if (transport === "sns-sqs" || transport === "pubsub") {

@@ -7,7 +7,7 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { StoreError } from "../types.ts";
-import { backoffMs, withRetry } from "./errors.ts";
+import { backoffMs, isRetryable, toStoreError } from "./errors.ts";
 import type { Item } from "./items.ts";
 
 /** DynamoDB's limits per request: 25 writes in a BatchWriteItem, 100 keys in a BatchGetItem. */
@@ -18,6 +18,24 @@ export const KEYS_PER_GET = 100;
  * retryable; the caller then holds its messages unacknowledged and tries again, so an item is never dropped.
  */
 export const UNPROCESSED_ROUNDS = 12;
+
+/**
+ * Requests sent to DynamoDB by this process, by operation (each attempt counts), for the bench and diagnostics: what
+ * a run costs in requests is what carries from moto to AWS, where requests are billed and each has a latency.
+ */
+export const requestCounts = new Map<string, number>();
+
+/** Counts every command the client sends (its own retries are off: one send is one request). */
+export function countRequests(client: DynamoDBClient): void {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const op = String(context.commandName ?? "unknown").replace(/Command$/, "");
+      requestCounts.set(op, (requestCounts.get(op) ?? 0) + 1);
+      return next(args);
+    },
+    { step: "initialize", name: "ecomRequestCount" },
+  );
+}
 
 /** A counting semaphore: at most `max` requests in flight across the whole store, first come first served. */
 export class Limiter {
@@ -57,8 +75,26 @@ export class Requests {
     readonly budgetMs: number,
   ) {}
 
-  send<T>(what: string, request: () => Promise<T>): Promise<T> {
-    return withRetry(what, this.budgetMs, () => this.limiter.run(request));
+  /**
+   * Runs one request, retried on transient failures with back-off and jitter while the budget lasts. The budget
+   * starts when the first attempt is sent, not while it waits for a slot: a request queued behind a busy pipeline's
+   * writes would otherwise spend its budget waiting and give up on the first throttling answer, and the caller would
+   * redo its whole batch.
+   */
+  async send<T>(what: string, request: () => Promise<T>): Promise<T> {
+    let deadline: number | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.limiter.run(() => {
+          deadline ??= Date.now() + this.budgetMs;
+          return request();
+        });
+      } catch (error) {
+        const delay = backoffMs(attempt);
+        if (!isRetryable(error) || error instanceof StoreError || Date.now() + delay >= (deadline ?? 0)) throw toStoreError(what, error);
+        await Bun.sleep(delay);
+      }
+    }
   }
 
   /**

@@ -55,6 +55,8 @@ export class DeadLetters {
   constructor(
     private readonly req: Requests,
     private readonly table: string,
+    /** The API's lane (get, list, counts). */
+    private readonly reads: Requests = req,
   ) {}
 
   /**
@@ -127,21 +129,21 @@ export class DeadLetters {
     }
   }
 
-  private async readOne(id: string): Promise<Stored | null> {
-    const out = await this.req.send(`read of dead letter ${id}`, () =>
-      this.req.client.send(new GetItemCommand({ TableName: this.table, Key: idKey(id), ConsistentRead: true })),
+  private async readOne(id: string, req = this.req): Promise<Stored | null> {
+    const out = await req.send(`read of dead letter ${id}`, () =>
+      req.client.send(new GetItemCommand({ TableName: this.table, Key: idKey(id), ConsistentRead: true })),
     );
     return out.Item ? stored(out.Item as Item) : null;
   }
 
-  private async readMany(ids: string[]): Promise<Map<string, Stored>> {
+  private async readMany(ids: string[], req = this.req): Promise<Map<string, Stored>> {
     const unique = [...new Set(ids)];
-    const items = await this.req.batchGet(`read of ${describeIds("dead letter", unique)}`, this.table, unique.map(idKey));
+    const items = await req.batchGet(`read of ${describeIds("dead letter", unique)}`, this.table, unique.map(idKey));
     return new Map(items.map((item) => [item.id!.S!, stored(item)]));
   }
 
   async get(id: string): Promise<DeadLetterRecord | null> {
-    return (await this.readOne(id))?.record ?? null;
+    return (await this.readOne(id, this.reads))?.record ?? null;
   }
 
   /**
@@ -158,7 +160,7 @@ export class DeadLetters {
       Promise.all(partitions.map((p) => this.count(p))).then((counts) => counts.reduce((a, b) => a + b, 0)),
     ]);
     const page = keys.slice(0, query.limit);
-    const found = await this.readMany(page.map((k) => k.id));
+    const found = await this.readMany(page.map((k) => k.id), this.reads);
     // An index entry read just before its record changed status or reason names a record that no longer matches.
     const items = page.flatMap((k) => {
       const r = found.get(k.id)?.record;
@@ -189,8 +191,8 @@ export class DeadLetters {
     const keys: { id: string; listKey: string }[] = [];
     let start: Item | undefined;
     do {
-      const out = await this.req.send(`list of dead letters (${p.hashName} ${p.hash})`, () =>
-        this.req.client.send(new QueryCommand({ ...this.queryOf(p, below), ScanIndexForward: false, Limit: limit, ExclusiveStartKey: start })),
+      const out = await this.reads.send(`list of dead letters (${p.hashName} ${p.hash})`, () =>
+        this.reads.client.send(new QueryCommand({ ...this.queryOf(p, below), ScanIndexForward: false, Limit: limit, ExclusiveStartKey: start })),
       );
       for (const item of out.Items ?? []) keys.push({ id: item.id!.S!, listKey: item.list_key!.S! });
       start = out.LastEvaluatedKey as Item | undefined;
@@ -202,8 +204,8 @@ export class DeadLetters {
     let total = 0;
     let start: Item | undefined;
     do {
-      const out = await this.req.send(`count of dead letters (${p.hashName} ${p.hash})`, () =>
-        this.req.client.send(new QueryCommand({ ...this.queryOf(p), Select: "COUNT", ExclusiveStartKey: start })),
+      const out = await this.reads.send(`count of dead letters (${p.hashName} ${p.hash})`, () =>
+        this.reads.client.send(new QueryCommand({ ...this.queryOf(p), Select: "COUNT", ExclusiveStartKey: start })),
       );
       total += out.Count ?? 0;
       start = out.LastEvaluatedKey as Item | undefined;

@@ -38,6 +38,8 @@ export class Facts {
   constructor(
     private readonly req: Requests,
     private readonly tables: TableNames,
+    /** The API's lane (getFact, ordersByCustomer). */
+    private readonly reads: Requests = req,
   ) {}
 
   private remember(orderId: number): void {
@@ -117,8 +119,8 @@ export class Facts {
   }
 
   async getFact(orderId: number): Promise<Fact | null> {
-    const out = await this.req.send(`read of order ${orderId}`, () =>
-      this.req.client.send(new GetItemCommand({ TableName: this.tables.facts, Key: orderKey(orderId), ConsistentRead: true })),
+    const out = await this.reads.send(`read of order ${orderId}`, () =>
+      this.reads.client.send(new GetItemCommand({ TableName: this.tables.facts, Key: orderKey(orderId), ConsistentRead: true })),
     );
     return out.Item ? toFact(out.Item as Item) : null;
   }
@@ -133,8 +135,8 @@ export class Facts {
     const ids: number[] = [];
     let start: Item | undefined;
     do {
-      const out = await this.req.send(`orders of customer ${customerId}`, () =>
-        this.req.client.send(
+      const out = await this.reads.send(`orders of customer ${customerId}`, () =>
+        this.reads.client.send(
           new QueryCommand({
             TableName: this.tables.facts,
             IndexName: INDEX.byCustomer,
@@ -150,7 +152,7 @@ export class Facts {
       start = out.LastEvaluatedKey as Item | undefined;
     } while (start && ids.length < limit);
     const unique = [...new Set(ids)];
-    const found = await this.req.batchGet(`read of ${describeIds("order", unique)}`, this.tables.facts, unique.map(orderKey));
+    const found = await this.reads.batchGet(`read of ${describeIds("order", unique)}`, this.tables.facts, unique.map(orderKey));
     const byId = new Map(found.map((item) => [Number(item.order_id!.N), toFact(item)]));
     return unique.flatMap((id) => {
       const fact = byId.get(id);

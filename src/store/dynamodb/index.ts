@@ -3,7 +3,7 @@ import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { DynamoConfig } from "../../config/types.ts";
 import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus, Fact, Order, Payment } from "../../domain/model.ts";
 import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, SchemaStep, Store } from "../types.ts";
-import { Limiter, Requests } from "./batches.ts";
+import { countRequests, Limiter, Requests } from "./batches.ts";
 import { DeadLetters } from "./dead-letters.ts";
 import { Facts } from "./facts.ts";
 import { tableNames, type TableNames } from "./names.ts";
@@ -13,7 +13,10 @@ import { withRetry } from "./errors.ts";
 export { tableNames, INDEX } from "./names.ts";
 export { tableDefs } from "./schema.ts";
 export { ITEM_LIMIT_BYTES } from "./items.ts";
+export { requestCounts } from "./batches.ts";
 
+/** Requests in flight for the API's reads, beside the --dynamodb-concurrency of the pipeline's. */
+const API_READS = 8;
 /** Connecting may not wait longer than this, whatever the request timeout (a dead endpoint says so quickly). */
 const CONNECT_TIMEOUT_MS = 3000;
 
@@ -23,7 +26,7 @@ const CONNECT_TIMEOUT_MS = 3000;
  * endpoint that went away without closing the connection.
  */
 export function dynamoClient(config: DynamoConfig): DynamoDBClient {
-  return new DynamoDBClient({
+  const client = new DynamoDBClient({
     region: config.region,
     endpoint: config.endpoint,
     maxAttempts: 1,
@@ -35,6 +38,8 @@ export function dynamoClient(config: DynamoConfig): DynamoDBClient {
       throwOnRequestTimeout: true,
     },
   });
+  countRequests(client);
+  return client;
 }
 
 export function createDynamoStore(config: DynamoConfig): Store {
@@ -54,8 +59,11 @@ class DynamoStore implements Store {
   ) {
     this.tables = tableNames(config.tablePrefix);
     const req = new Requests(client, new Limiter(config.concurrency), config.requestTimeoutMs);
-    this.facts = new Facts(req, this.tables);
-    this.deadLetters = new DeadLetters(req, this.tables.deadLetters);
+    // The API's reads (GET /orders, /dlq, the counts of /status) take a lane of their own: queued behind a pipeline's
+    // writes they would wait for seconds on a busy store (and past the HTTP server's idle timeout).
+    const reads = new Requests(client, new Limiter(API_READS), config.requestTimeoutMs);
+    this.facts = new Facts(req, this.tables, reads);
+    this.deadLetters = new DeadLetters(req, this.tables.deadLetters, reads);
   }
 
   upsertOrders(orders: Order[]): Promise<void> {
