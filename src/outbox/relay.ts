@@ -36,6 +36,15 @@ export async function drainOnce(
   if (rows.length === 0) return { claimed: 0, sent: 0 };
   let failed: Map<string, TransportError | null>;
   let error = "";
+  // A publish can outlast the lease on a slow broker; if the lease lapsed meanwhile, another process's relay would
+  // claim the same rows and publish them a second time while this one is still at it, doubling the broker's load.
+  const renew = setInterval(() => {
+    try {
+      outbox.lease(leaseMs);
+    } catch {
+      // Locked this time (the next tick tries again); the lease has half its term left when renewal starts.
+    }
+  }, Math.max(50, leaseMs / 4));
   try {
     const result = await transport.publish(rows, signal);
     failed = new Map(result.failed.map((f) => [f.id, f.error]));
@@ -44,6 +53,8 @@ export async function drainOnce(
   } catch (e) {
     failed = new Map(rows.map((r) => [r.id, null]));
     error = (e as Error).message;
+  } finally {
+    clearInterval(renew);
   }
   const sent: OutboxRow[] = [];
   const retry: OutboxRow[] = [];

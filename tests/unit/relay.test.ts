@@ -99,3 +99,32 @@ test("a step that throws (the database failing) backs off, doubling, and is logg
   expect(gaps.map((g, i) => g >= [190, 390, 790][i]!)).toEqual([true, true, true]);
   expect(errors.length).toBe(1);
 });
+
+test("a publish that outlasts the lease keeps it: another relay of the data dir claims nothing meanwhile", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ecom-relay-"));
+  const [a, b] = [await openDb(dir), await openDb(dir)];
+  const mine = new Outbox(a);
+  const other = new Outbox(b);
+  mine.add(["x", "y"].map((id) => ({ id, topic: "orders" as const, body: `{"id":"${id}"}` })));
+  let release!: () => void;
+  const slow = scripted(() => ({ failed: [] }));
+  const publishing = new Promise<void>((resolve) => (release = resolve));
+  slow.publish = async (messages) => {
+    slow.calls.push(messages.map((m) => m.id));
+    await publishing;
+    return { failed: [] };
+  };
+  const step = drainOnce(mine, slow, 10, 200);
+  await waitFor("the publish started", () => slow.calls.length === 1);
+  // Three lease terms into the publish, the other relay still finds the lease held.
+  const until = Date.now() + 600;
+  while (Date.now() < until) {
+    expect(other.claim(10, 200)).toEqual([]);
+    await Bun.sleep(25);
+  }
+  release();
+  expect(await step).toEqual({ claimed: 2, sent: 2 });
+  expect(b.prepare("SELECT count(*) AS n FROM outbox").get()).toEqual({ n: 0 });
+  a.close();
+  b.close();
+});
