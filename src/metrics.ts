@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client) and the in-process latency reservoir the benchmark reads.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { contention } from "./db/busy.ts";
+import { refusedWrites, writeFailure } from "./db/health.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -38,6 +39,22 @@ export class Metrics {
     registers: [this.registry],
     collect() {
       this.set(contention.waitedMs / 1000);
+    },
+  });
+  readonly dataDirWritable = new Gauge({
+    name: "ecom_data_dir_writable",
+    help: "0 from the first write the data dir refused (disk full, read-only) until the write probe succeeds again, else 1",
+    registers: [this.registry],
+    collect() {
+      this.set(writeFailure() ? 0 : 1);
+    },
+  });
+  readonly dataDirRefused = new Gauge({
+    name: "ecom_data_dir_refused_writes_total",
+    help: "Writes the data dir refused (disk full, read-only, I/O error); consumers hold their messages and try again",
+    registers: [this.registry],
+    collect() {
+      this.set(refusedWrites.count);
     },
   });
   readonly sqliteBusyGaveUp = new Gauge({

@@ -9,6 +9,8 @@ import { mountConsole } from "../console/routes.ts";
 import { analyticsSnapshot } from "../roles/analytics.ts";
 import { BASE_COUNTERS, type RoleContext } from "../roles/context.ts";
 import { replay } from "../roles/dlq.ts";
+import { writeFailure } from "../db/health.ts";
+import { WriteProbe } from "../db/probe.ts";
 import { StoreError } from "../store/types.ts";
 
 export interface ApiInfo {
@@ -84,8 +86,20 @@ async function pendingDeadLetters(ctx: RoleContext): Promise<number | null> {
   }
 }
 
-/** Whether the transport and the store answer: "ok" or "unavailable: why" for each (GET /readyz, the console). */
-export async function readiness(ctx: RoleContext): Promise<{ ready: boolean; transport: string; store: string }> {
+const probes = new WeakMap<RoleContext, WriteProbe>();
+
+/** The data dir's write probe of a process (one per context, so the once-a-second limit holds across requests). */
+function probeOf(ctx: RoleContext): WriteProbe {
+  let probe = probes.get(ctx);
+  if (!probe) probes.set(ctx, (probe = new WriteProbe(ctx.handle, ctx.config.dataDir)));
+  return probe;
+}
+
+/**
+ * Whether the transport and the store answer and the data dir takes writes: "ok" or "unavailable: why" for each
+ * (GET /readyz, the console).
+ */
+export async function readiness(ctx: RoleContext): Promise<{ ready: boolean; transport: string; store: string; data_dir: string }> {
   const check = async (what: string, p: () => Promise<void>) => {
     try {
       await withTimeout(what, p(), 3000);
@@ -97,8 +111,16 @@ export async function readiness(ctx: RoleContext): Promise<{ ready: boolean; tra
   // The transport is told when time is up, so its answer names the broker it could not reach.
   const ready = new AbortController();
   const timer = setTimeout(() => ready.abort("no answer within 2500 ms"), 2500);
-  const [transport, store] = await Promise.all([check("transport", () => ctx.transport.ping(ready.signal)), check("store", () => ctx.store.ping())]).finally(() => clearTimeout(timer));
-  return { ready: transport === "ok" && store === "ok", transport, store };
+  const writable = async () => {
+    const failure = await probeOf(ctx).check();
+    if (failure) throw new Error(failure);
+  };
+  const [transport, store, data_dir] = await Promise.all([
+    check("transport", () => ctx.transport.ping(ready.signal)),
+    check("store", () => ctx.store.ping()),
+    check("data dir", writable),
+  ]).finally(() => clearTimeout(timer));
+  return { ready: transport === "ok" && store === "ok" && data_dir === "ok", transport, store, data_dir };
 }
 
 /** GET /status; `pending` gives the dlq role's pending count (the console passes one it reads less often). */
@@ -110,6 +132,8 @@ export async function statusOf(ctx: RoleContext, info: ApiInfo, pending = () => 
     counters[role] = Object.fromEntries(names.map((n) => [n, stored[n] ?? 0]));
     if (role === "dlq") counters[role]!.pending = await pending();
   }
+  // A failure on record is checked again (a real write, at most once a second), so it clears once writes go through.
+  if (writeFailure()) await probeOf(ctx).check();
   return {
     version: info.version,
     roles: info.roles,
@@ -117,6 +141,8 @@ export async function statusOf(ctx: RoleContext, info: ApiInfo, pending = () => 
     store: ctx.store.kind,
     uptime_s: Math.round((Date.now() - info.startedAt) / 1000),
     counters,
+    // Null while the data dir takes writes; otherwise the counters above may lag what was done since then.
+    counters_stale: writeFailure(),
     outbox: ctx.outbox.stats(),
   };
 }
@@ -172,8 +198,8 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono & { live: LiveS
 
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.get("/readyz", async (c) => {
-    const { ready, transport, store } = await readiness(ctx);
-    return c.json({ ready, transport, store }, ready ? 200 : 503);
+    const { ready, transport, store, data_dir } = await readiness(ctx);
+    return c.json({ ready, transport, store, data_dir }, ready ? 200 : 503);
   });
   app.get("/status", async (c) => c.json(await statusOf(ctx, info)));
   app.get("/metrics", async (c) => {

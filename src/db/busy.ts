@@ -1,4 +1,5 @@
 // SQLite write contention: a short busy timeout blocks the thread briefly; longer waits happen here, off the event loop.
+import { isStorageFailure, noteWriteFailure, refusedWrites } from "./health.ts";
 
 /** What this process met of other connections holding the write lock (shown in /metrics). */
 export interface ContentionStats {
@@ -33,25 +34,38 @@ export function noteBusy(): void {
 /**
  * Runs a synchronous write (a whole transaction) and, while it finds the database locked, runs it again after a
  * pause that yields to the event loop (5 ms doubling to 250 ms), for up to 30 s; then the busy error is thrown.
+ * With `storage: "wait"` a data dir that cannot take writes (disk full, read-only) is waited out the same way, with
+ * pauses up to 2 s and no time limit: a consumer holds its messages instead of failing them (health.ts tells why).
  * `fn` must be safe to run again: a transaction that threw has been rolled back. When `signal` aborts, the wait
- * ends, `fn` runs once more, and a busy error then is thrown.
+ * ends, `fn` runs once more, and its error then is thrown.
  */
-export async function whenWritable<T>(fn: () => T, signal?: AbortSignal): Promise<T> {
+export async function whenWritable<T>(fn: () => T, signal?: AbortSignal, options: { storage?: "throw" | "wait" } = {}): Promise<T> {
   const started = Date.now();
-  for (let attempt = 0; ; attempt++) {
+  let busyTries = 0;
+  let storageTries = 0;
+  for (;;) {
+    let delay: number;
     try {
       return fn();
     } catch (error) {
-      if (!isBusy(error)) throw error;
-      contention.busy++;
-      if (Date.now() - started >= MAX_WAIT_MS || signal?.aborted) {
-        contention.gaveUp++;
+      if (isBusy(error)) {
+        contention.busy++;
+        if (Date.now() - started >= MAX_WAIT_MS || signal?.aborted) {
+          contention.gaveUp++;
+          throw error;
+        }
+        // Up to 250 ms: every loop of the process (producer, relay, each consumer) tries on its own, and each try may
+        // block the thread for the busy timeout, so fewer tries leave more of the thread to the API while the lock lasts.
+        delay = Math.min(250, 5 * 2 ** Math.min(busyTries++, 6));
+      } else if (isStorageFailure(error)) {
+        noteWriteFailure(error);
+        refusedWrites.count++;
+        if (options.storage !== "wait" || signal?.aborted) throw error;
+        delay = Math.min(2000, 100 * 2 ** Math.min(storageTries++, 5));
+      } else {
         throw error;
       }
     }
-    // Up to 250 ms: every loop of the process (producer, relay, each consumer) tries on its own, and each try may
-    // block the thread for the busy timeout, so fewer tries leave more of the thread to the API while the lock lasts.
-    const delay = Math.min(250, 5 * 2 ** Math.min(attempt, 6));
     const before = Date.now();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, delay);
@@ -62,7 +76,7 @@ export async function whenWritable<T>(fn: () => T, signal?: AbortSignal): Promis
       }
       signal?.addEventListener("abort", done, { once: true });
     });
-    contention.waitedMs += Date.now() - before;
+    if (busyTries) contention.waitedMs += Date.now() - before;
   }
 }
 

@@ -54,7 +54,7 @@ export function logOrder(log: Logger, o: Order): void {
   events.info({ event: "order", order_id: o.order_id, customer_id: o.customer_id, item: maskText(o.item), quantity: o.quantity, total: Math.round(o.price * o.quantity * 100) / 100, status: o.order_status });
 }
 
-export async function handleAnalytics(ctx: RoleContext, batch: Delivery[], ack?: TransactionalAck): Promise<"done"> {
+export async function handleAnalytics(ctx: RoleContext, batch: Delivery[], ack?: TransactionalAck, signal?: AbortSignal): Promise<"done"> {
   // Bad input on the orders topic is dead-lettered by the order role, which sees the same message; here it is counted.
   const { valid, invalid } = splitBatch<Order>(ctx, "analytics", "order", batch);
   // No external store here: recording in the inbox inside the transaction is the duplicate check itself.
@@ -75,7 +75,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[], ack?:
     );
     ctx.counters.add("analytics", { received: batch.length, processed: fresh.length, duplicates: valid.length - fresh.length, invalid, alerts: large.length }, tx);
     ack?.ackInTransaction();
-  }, { behavior: "immediate" }));
+  }, { behavior: "immediate" }), signal, { storage: "wait" });
   ctx.outbox.notify();
   if (ctx.config.logOrders) {
     for (const o of fresh) logOrder(ctx.log, o);
@@ -84,7 +84,7 @@ export async function handleAnalytics(ctx: RoleContext, batch: Delivery[], ack?:
 }
 
 export function startAnalyticsRole(ctx: RoleContext): RunningRole {
-  return consumerRole(ctx, "analytics", "analytics", (batch, _signal, ack) => handleAnalytics(ctx, batch, ack));
+  return consumerRole(ctx, "analytics", "analytics", (batch, signal, ack) => handleAnalytics(ctx, batch, ack, signal));
 }
 
 /** GET /analytics: rolling per-minute series (last 60 minutes), AOV, top items, status counts. */

@@ -161,7 +161,7 @@ export async function commit(
     work(tx);
     ctx.outbox.add(messages.filter((_, i) => fits[i]), tx);
     ack?.ackInTransaction();
-  }, { behavior: "immediate" }));
+  }, { behavior: "immediate" }), signal, { storage: "wait" });
   ctx.outbox.notify();
   return true;
 }

@@ -46,7 +46,7 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
       ctx.counters.add("payment", { received: batch.length, processed: fresh, matched: fresh, unmatched: 0, duplicates: valid.length - fresh, invalid: 0, dead_lettered: 0 });
       ack?.ackInTransaction();
       return true;
-    }, { behavior: "immediate" }));
+    }, { behavior: "immediate" }), signal, { storage: "wait" });
     if (done) {
       observeLatency(ctx, "payment", first);
       return "done";

@@ -76,7 +76,7 @@ export function startProducerRole(ctx: RoleContext, progress?: ProducerProgress)
       }
       let position: number | null;
       try {
-        position = await whenWritable(() => step(perTick), abort.signal);
+        position = await whenWritable(() => step(perTick), abort.signal, { storage: "wait" });
       } catch (error) {
         ctx.log.error({ role: "producer", err: error }, "producer write failed; retrying");
         await pause(500, abort.signal);

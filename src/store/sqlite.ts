@@ -62,14 +62,27 @@ function decodeCursor(cursor: string): [string, string] {
   throw new StoreError(`cursor ${JSON.stringify(cursor.slice(0, 40))} is not one this API returned`, false);
 }
 
-/** Runs a store operation, waiting out another connection's lock off the event loop (busy.ts); errors as StoreError. */
+/** Runs a store write, waiting out another connection's lock off the event loop (busy.ts); errors as StoreError. */
 async function guard<T>(what: string, fn: () => T): Promise<T> {
   try {
     return await whenWritable(fn);
   } catch (error) {
-    if (error instanceof StoreError) throw error;
-    throw new StoreError(`sqlite ${what} failed: ${(error as Error).message}`, isBusy(error), { cause: error });
+    throw storeError(what, error);
   }
+}
+
+/** Runs a store read (WAL readers wait for no lock, and a read tells nothing of whether writes go through). */
+async function guardRead<T>(what: string, fn: () => T): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    throw storeError(what, error);
+  }
+}
+
+function storeError(what: string, error: unknown): StoreError {
+  if (error instanceof StoreError) return error;
+  return new StoreError(`sqlite ${what} failed: ${(error as Error).message}`, isBusy(error), { cause: error });
 }
 
 const UPSERT_ORDER = `INSERT INTO orders_payments_facts (order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date)
@@ -126,7 +139,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
     },
 
     getFact: (orderId: number) =>
-      guard("getFact", () => {
+      guardRead("getFact", () => {
         const row = db.select().from(facts).where(eq(facts.orderId, orderId)).get();
         return row ? toFact(row) : null;
       }),
@@ -134,7 +147,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
     // A scan of the facts table: there is no index by customer (migration v3), which cost every order write ~10% of the
     // embedded pipeline's CPU for a query no endpoint makes.
     ordersByCustomer: (customerId: number, limit: number) =>
-      guard("ordersByCustomer", () =>
+      guardRead("ordersByCustomer", () =>
         db.select().from(facts).where(eq(facts.customerId, customerId)).orderBy(desc(facts.creationDate), desc(facts.orderId)).limit(limit).all().map(toFact),
       ),
 
@@ -152,7 +165,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
       }),
 
     listDeadLetters: (query: DeadLetterQuery) =>
-      guard("listDeadLetters", (): DeadLetterPage => {
+      guardRead("listDeadLetters", (): DeadLetterPage => {
         const filters: SQL[] = [];
         if (query.status) filters.push(eq(deadLetters.status, query.status));
         if (query.reason) filters.push(eq(deadLetters.reason, query.reason));
@@ -174,7 +187,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
       }),
 
     getDeadLetter: (id: string) =>
-      guard("getDeadLetter", () => {
+      guardRead("getDeadLetter", () => {
         const row = db.select().from(deadLetters).where(eq(deadLetters.id, id)).get();
         return row ? toRecord(row) : null;
       }),
@@ -191,7 +204,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
       }),
 
     dueDeadLetters: (reason: DeadLetterReason, nowIso: string, limit: number) =>
-      guard("dueDeadLetters", () =>
+      guardRead("dueDeadLetters", () =>
         db
           .select()
           .from(deadLetters)
@@ -203,7 +216,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
       ),
 
     deadLetterCounts: () =>
-      guard("deadLetterCounts", () => {
+      guardRead("deadLetterCounts", () => {
         const counts = Object.fromEntries(DEAD_LETTER_STATUSES.map((s) => [s, 0])) as Record<DeadLetterStatus, number>;
         for (const r of db.select({ status: deadLetters.status, n: count() }).from(deadLetters).groupBy(deadLetters.status).all()) {
           counts[r.status as DeadLetterStatus] = r.n;
@@ -211,7 +224,7 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
         return counts;
       }),
 
-    ping: () => guard("ping", () => void db.get(sql`SELECT 1`)),
+    ping: () => guardRead("ping", () => void db.get(sql`SELECT 1`)),
     migrate: () => guard("migrate", () => [{ action: "applied" as const, resource: "sqlite schema (at open, PRAGMA user_version)" }]),
     checkSchema: () => Promise.resolve(),
     close: () => Promise.resolve(),

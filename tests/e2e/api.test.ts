@@ -78,10 +78,11 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
 
   test("GET /status: version, roles, transport, store, uptime, every role's counters, outbox", async () => {
     const status = await app.get("/status");
-    expect(Object.keys(status).sort()).toEqual(["counters", "outbox", "roles", "store", "transport", "uptime_s", "version"]);
+    expect(Object.keys(status).sort()).toEqual(["counters", "counters_stale", "outbox", "roles", "store", "transport", "uptime_s", "version"]);
     expect(status.version).toBe((await runEcom(["--version"])).stdout.trim());
     expect(status.roles).toEqual(ALL_ROLES);
     expect([status.transport, status.store]).toEqual(["local", "sqlite"]);
+    expect(status.counters_stale).toBeNull();
     expect(Number.isInteger(status.uptime_s) && status.uptime_s >= 0).toBe(true);
     expect(Object.keys(status.counters).sort()).toEqual([...ALL_ROLES].sort());
     for (const role of ALL_ROLES) {
@@ -275,7 +276,7 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
 
   test("GET /healthz and /readyz", async () => {
     expect(await errorOf(app.request("/healthz"))).toEqual([200, { ok: true }]);
-    expect(await errorOf(app.request("/readyz"))).toEqual([200, { ready: true, transport: "ok", store: "ok" }]);
+    expect(await errorOf(app.request("/readyz"))).toEqual([200, { ready: true, transport: "ok", store: "ok", data_dir: "ok" }]);
   });
 });
 
