@@ -19,7 +19,7 @@ describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
     const p = prefix();
     const app = await startEcom(["--role=all", ...run(N), ...storeArgs(p), "--auto-migrate", `--data-dir=${tempDir()}`]);
     try {
-      await waitForCompletion(app, exp, 180_000);
+      await waitForCompletion(app, exp, 480_000);
       const status = await verifyApi(app, exp, SEED);
       expect(status.store).toBe("dynamodb");
       expect(status.counters.producer).toMatchObject({ orders: N, payments: N, duplicates: exp.duplicatedOrders + exp.duplicatedPayments });
@@ -30,7 +30,7 @@ describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
     }
     const { reconciledRecords } = await verifyDynamoTables(p, exp, SEED);
     console.info(`dynamodb e2e: ${N} orders, ${exp.matched.length} matched, ${exp.unmatchedIds.length} unmatched; ${reconciledRecords} reconciled after overtaking their order`);
-  }, 400_000);
+  }, 600_000);
 
   const K = 2000;
   const kexp = expected(K);
@@ -50,7 +50,7 @@ describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
     }
     const app = await startEcom(args);
     try {
-      await waitForCompletion(app, kexp, 240_000);
+      await waitForCompletion(app, kexp, 480_000);
       const status = await verifyApi(app, kexp, SEED, { redeliveries: true });
       expect(status.counters.producer).toMatchObject({ orders: K, payments: K });
       expect(await app.stop()).toBe(0);
@@ -58,7 +58,7 @@ describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
       app.proc.kill("SIGKILL");
     }
     await verifyDynamoTables(p, kexp, SEED);
-  }, 400_000);
+  }, 600_000);
 
   test("DynamoDB unreachable for 10 s mid-run: /readyz 503 naming the store, consumers hold and back off, then finish", async () => {
     const O = 1000;
@@ -102,7 +102,7 @@ describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
         await proxy.restore();
       }
       await waitFor("/readyz to answer 200", async () => (await app.request("/readyz")).status === 200, { timeoutMs: 60_000, intervalMs: 250 });
-      await waitForCompletion(app, oexp, 240_000);
+      await waitForCompletion(app, oexp, 480_000);
       await verifyApi(app, oexp, SEED);
       expectNoFailures((await app.get("/status")).counters);
       expect(app.output()).toContain("store unavailable; holding messages and backing off");
@@ -113,7 +113,7 @@ describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
     }
     expect(polls).toBeGreaterThanOrEqual(5);
     await verifyDynamoTables(p, oexp, SEED);
-  }, 400_000);
+  }, 600_000);
 });
 
 describe.skipIf(!available)("--store=dynamodb over SNS+SQS, on moto", () => {
@@ -158,7 +158,7 @@ describe.skipIf(!available)("--store=dynamodb over SNS+SQS, on moto", () => {
             return { ...a, outbox: { pending: a.outbox.pending + b.outbox.pending, sent: a.outbox.sent + b.outbox.sent }, counters: { ...a.counters, producer: b.counters.producer } };
           },
         };
-        await waitForCompletion(view, sexp, 240_000);
+        await waitForCompletion(view, sexp, 480_000);
         const status = await verifyApi(view, sexp, SEED, { redeliveries: true });
         expect(status.transport).toBe("sns-sqs");
         expect(await app.stop()).toBe(0);
@@ -169,5 +169,5 @@ describe.skipIf(!available)("--store=dynamodb over SNS+SQS, on moto", () => {
       producer.proc.kill("SIGKILL");
     }
     await verifyDynamoTables(p, sexp, SEED);
-  }, 400_000);
+  }, 600_000);
 });
