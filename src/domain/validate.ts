@@ -96,14 +96,54 @@ const FREE_TEXT = {
 /** Cheap pre-check for maskText: a run of 13 digits, single spaces or dashes allowed between them. */
 const MAYBE_CARD = /\d(?:[ -]?\d){12}/;
 
+// The schemas' checks written out, for the common case of a valid record (zod's safeParse costs ~4 us a record, most
+// of the validation's time in the embedded pipeline). Each says true only where its zod schema accepts the value; on
+// any doubt it says false and zod decides, with its error texts. Strings are measured in UTF-16 units: a string
+// within the limit in units is within it in code points too (zod counts those), one beyond goes to zod.
+const isText = (v: unknown, max: number): v is string => typeof v === "string" && v.length >= 1 && v.length <= max;
+const isId = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isIso = (v: unknown): v is string => typeof v === "string" && ISO_TIME.test(v);
+const FOUR_DIGITS = /^\d{4}$/;
+
+/** The order `orderSchema` would return for `v` (known keys, in its order), or null to let zod decide. */
+function quickOrder(v: Record<string, unknown>): Order | null {
+  const { order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date } = v;
+  if (!isId(order_id) || !isId(customer_id) || !isText(item, 1000) || !isText(shipping_address, 2000) || !isText(order_status, 64)) return null;
+  if (typeof quantity !== "number" || !Number.isSafeInteger(quantity) || quantity < 1) return null;
+  if (typeof price !== "number" || !Number.isFinite(price) || price < 0 || price > 1e15 || !isIso(creation_date)) return null;
+  return { order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date };
+}
+
+/** The payment `paymentSchema` would return for `v`, or null to let zod decide. */
+function quickPayment(v: Record<string, unknown>): Payment | null {
+  const { payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime } = v;
+  if (!isId(payment_id) || !isId(order_id) || !isText(payment_method, 64) || !isText(payment_status, 64) || !isIso(payment_datetime)) return null;
+  if (typeof card_last_four !== "string" || !FOUR_DIGITS.test(card_last_four)) return null;
+  return { payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime };
+}
+
+/** The envelope fields `envelopeSchema` would accept, or null to let zod decide. */
+function quickEnvelope(v: Record<string, unknown>): { id: string; type: string; produced_at?: string; data: unknown } | null {
+  const { id, type, version, produced_at } = v;
+  if (!isText(id, 200) || typeof type !== "string") return null;
+  if (version !== undefined && typeof version !== "string" && (typeof version !== "number" || !Number.isFinite(version))) return null;
+  if (produced_at !== undefined && (typeof produced_at !== "string" || produced_at.length > 64)) return null;
+  return { id, type, produced_at: produced_at as string | undefined, data: v.data };
+}
+
+type RecordResult = { success: true; data: Order | Payment } | { success: false; error: z.ZodError };
+
 /**
  * Validates one bare record of a known type. A valid record's free-text fields come back with any card number masked
  * to its last four (SPEC §5: card data never beyond the last four), so the store, the API and analytics never see one.
  */
-export function validateRecord(type: MessageType, value: unknown) {
-  const result = type === "order" ? orderSchema.safeParse(value) : paymentSchema.safeParse(value);
+export function validateRecord(type: MessageType, value: unknown): RecordResult {
+  const quick = isObject(value) ? (type === "order" ? quickOrder(value) : quickPayment(value)) : null;
+  const result: RecordResult = quick
+    ? { success: true, data: quick }
+    : ((type === "order" ? orderSchema.safeParse(value) : paymentSchema.safeParse(value)) as RecordResult);
   if (result.success) {
-    const record = result.data as Record<string, unknown>;
+    const record = result.data as unknown as Record<string, unknown>;
     for (const key of FREE_TEXT[type]) {
       const text = record[key] as string;
       if (MAYBE_CARD.test(text)) record[key] = maskText(text);
@@ -138,15 +178,19 @@ export function parseMessage(body: string, maxBytes: number): Parsed {
   let type: MessageType | null;
   let data: unknown = value;
   if ("data" in value && "type" in value) {
-    const env = envelopeSchema.safeParse(value);
-    if (!env.success) return fail("invalid", issueText(env.error.issues));
-    envelopeId = env.data.id;
-    producedAt = env.data.produced_at ?? null;
-    if (env.data.type !== "order" && env.data.type !== "payment") {
-      return fail("invalid", [`type: unknown message type ${JSON.stringify(env.data.type).slice(0, 80)}; expected order or payment`], null, undefined, envelopeId);
+    let env = quickEnvelope(value);
+    if (!env) {
+      const checked = envelopeSchema.safeParse(value);
+      if (!checked.success) return fail("invalid", issueText(checked.error.issues));
+      env = checked.data;
     }
-    type = env.data.type;
-    data = env.data.data;
+    envelopeId = env.id;
+    producedAt = env.produced_at ?? null;
+    if (env.type !== "order" && env.type !== "payment") {
+      return fail("invalid", [`type: unknown message type ${JSON.stringify(env.type).slice(0, 80)}; expected order or payment`], null, undefined, envelopeId);
+    }
+    type = env.type;
+    data = env.data;
   } else {
     type = detectType(value);
     if (!type) return fail("invalid", ["unknown message type: neither an envelope nor an order (order_id) or payment (payment_id)"]);
