@@ -4,7 +4,7 @@ import { createPubsubTransport } from "../src/transport/pubsub.ts";
 import { createSnsSqsTransport } from "../src/transport/sns-sqs.ts";
 import { measurePubsubCeiling, measureSnsSqsCeiling } from "./broker-ceiling.ts";
 import { findServerPid, waitForQuietServer } from "./cpu.ts";
-import { benchConfig, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";
+import { benchConfig, halfRate, paced, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";
 
 process.env.AWS_ACCESS_KEY_ID ??= "test";
 process.env.AWS_SECRET_ACCESS_KEY ??= "test";
@@ -54,6 +54,8 @@ export interface BrokerBench {
   tried: Ceiling[];
   /** The bare client on the pipeline's shape: half the messages to a topic with two queues/subscriptions, half to one with one. */
   fanout: Ceiling;
+  /** The pipeline again, paced at half the measured run's rate (latency without a backlog). */
+  halfLoad: PipelineResult;
 }
 
 export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record<string, unknown>, n: number): Promise<BrokerBench> {
@@ -61,8 +63,8 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
   // The broker's server on this machine, when found: its CPU is counted beside ecom's.
   const serverPid = findServerPid(transport === "pubsub" ? "cloud-pubsub-emulator" : "moto_server");
   /** One pipeline run of `count` orders and payments on resources of its own, removed afterwards. */
-  const pipelineOn = async (count: number) => {
-    const all = brokerFlags(transport, flags);
+  const pipelineOn = async (count: number, runFlags = flags) => {
+    const all = brokerFlags(transport, runFlags);
     const provision = async (config: Readonly<Config>) => {
       const t = open(config);
       await t.provision();
@@ -79,12 +81,13 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
   // hundred messages/s make full-size runs slow and where ecom's CPU is not what limits, they are small.
   const warmups = await warmUp(() => pipelineOn(transport === "pubsub" ? n : Math.min(100, n)));
   const pipeline = await pipelineOn(n);
+  const halfLoad = await pipelineOn(n, paced(flags, halfRate(pipeline)));
   // The ceilings move as many messages as the pipeline produced (orders + payments).
   const config = benchConfig(brokerFlags(transport, flags), n, "/tmp");
   await waitForQuietServer(serverPid);
   if (transport === "pubsub") {
     const { best, tried, fanout } = await measurePubsubCeiling(config.pubsub, 2 * n);
-    return { pipeline, warmups, ceiling: best, tried, fanout };
+    return { pipeline, warmups, ceiling: best, tried, fanout, halfLoad };
   }
   const runs: { maxBacklog: number; aws: typeof config.aws; rates: Ceiling }[] = [];
   for (const [pollers, maxBacklog] of [[config.aws.pollers, 2 * MOTO_BACKLOG], [config.aws.pollers, MOTO_BACKLOG], [1, MOTO_BACKLOG]] as const) {
@@ -94,5 +97,5 @@ export async function benchBroker(transport: "sns-sqs" | "pubsub", flags: Record
   }
   const best = runs.reduce((a, b) => (b.rates.endToEndPerSec > a.rates.endToEndPerSec ? b : a));
   const fanout = { ...(await measureSnsSqsCeiling(best.aws, 2 * n, { maxBacklog: best.maxBacklog, fanout: [2, 1] })), setting: best.rates.setting };
-  return { pipeline, warmups, ceiling: best.rates, tried: runs.map((r) => r.rates), fanout };
+  return { pipeline, warmups, ceiling: best.rates, tried: runs.map((r) => r.rates), fanout, halfLoad };
 }

@@ -6,7 +6,7 @@ import { orderAt, paymentAt } from "../src/domain/generator.ts";
 import type { Order, Payment } from "../src/domain/model.ts";
 import { cassandraClientOptions, createCassandraStore, replicaBatches, replicaChunks, replicaOf, type Routed } from "../src/store/cassandra.ts";
 import { cpuMeter, findServerPid, waitForQuietServer, type CpuSpent } from "./cpu.ts";
-import { benchConfig, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";
+import { benchConfig, halfRate, paced, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";
 
 export const CONCURRENCY_LEVELS = [32, 64, 128, 256, 512] as const;
 
@@ -236,6 +236,8 @@ export interface CassandraBench {
   statements: SameRowsCeiling;
   /** The fact-table-only ceiling (one INSERT per order), for reference. */
   factRows: { rowsPerSec: number; concurrency: number };
+  /** The pipeline again, paced at half the measured run's rate (latency without a backlog). */
+  halfLoad: PipelineResult;
 }
 
 /** Runs `fn` on a fresh keyspace, migrated first and dropped afterwards. */
@@ -263,10 +265,11 @@ export async function benchCassandra(flags: Record<string, unknown>, n: number):
   const base = benchConfig(flags, n, "/tmp").cassandra;
   // A Cassandra on this machine (the project's own, or any CassandraDaemon): its CPU is counted beside ecom's.
   const serverPid = findServerPid("org.apache.cassandra.service.CassandraDaemon");
-  const pipelineOn = (count: number) =>
-    withFreshKeyspace(base, (fresh) => runPipeline({ ...flags, "cassandra-keyspace": fresh.keyspace }, count, undefined, serverPid));
+  const pipelineOn = (count: number, runFlags = flags) =>
+    withFreshKeyspace(base, (fresh) => runPipeline({ ...runFlags, "cassandra-keyspace": fresh.keyspace }, count, undefined, serverPid));
   const warmups = await warmUp(() => pipelineOn(n));
   const pipeline = await pipelineOn(n);
+  const halfLoad = await pipelineOn(n, paced(flags, halfRate(pipeline)));
   const seed = benchConfig(flags, n, "/tmp").producer.seed;
   /** A ceiling on a fresh keyspace, measured once the server idles. */
   const onQuietServer = <T>(measure: (fresh: CassandraConfig) => Promise<T>) =>
@@ -281,7 +284,7 @@ export async function benchCassandra(flags: Record<string, unknown>, n: number):
   const ceiling = ceilings.reduce((a, b) => (b.ordersPerSec > a.ordersPerSec ? b : a));
   const statements = await onQuietServer((fresh) => measureSameStatementsCeiling(fresh, pipelineRows(seed, n), serverPid));
   const factRows = await withFreshKeyspace(base, (fresh) => measureCassandraCeiling(fresh, pipelineRows(seed, n).map((r) => r.order)));
-  return { pipeline, warmups, ceiling, ceilings, statements, factRows: { rowsPerSec: factRows.rowsPerSec, concurrency: factRows.concurrency } };
+  return { pipeline, warmups, ceiling, ceilings, statements, factRows: { rowsPerSec: factRows.rowsPerSec, concurrency: factRows.concurrency }, halfLoad };
 }
 
 /** Deterministic order rows (the shape the producer emits). */

@@ -88,6 +88,12 @@ export async function runPipeline(
   return result;
 }
 
+/** The producer rate (messages/s) of the half-load run: half of what the measured run moved end to end. */
+export const halfRate = (measured: PipelineResult) => Math.max(1, Math.round(measured.messagesPerSec / 2));
+
+/** `flags` with the producer paced at `rate` messages/s (the half-load run: latency with no backlog). */
+export const paced = (flags: Record<string, unknown>, rate: number) => ({ ...flags, rate: String(rate) });
+
 /** Warm-up runs at most; the bench measures once two in a row agree within SETTLED. */
 const MAX_WARMUPS = 4;
 const SETTLED = 0.1;

@@ -1,7 +1,7 @@
 // `bun run bench [--store=cassandra] [--transport=sns-sqs|pubsub] [--n=N]`: end-to-end numbers, with ceilings where asked.
 import { parseCli } from "../src/config/cli.ts";
 import type { CpuSpent } from "./cpu.ts";
-import { runPipeline, type PipelineResult } from "./pipeline.ts";
+import { halfRate, paced, runPipeline, type PipelineResult } from "./pipeline.ts";
 
 const argv = process.argv.slice(2);
 const nArg = argv.find((a) => a.startsWith("--n="));
@@ -28,12 +28,21 @@ function print(label: string, r: PipelineResult) {
   if (r.serverQuiet) console.log(`  server ${r.serverQuiet.quiet ? "idle" : "still busy"} after ${r.serverQuiet.waitedS.toFixed(1)} s of waiting before the run`);
 }
 
+/** The half-load run's line: the producer paced at half the measured rate, so latency is measured without a backlog. */
+function printHalf(r: PipelineResult, rate: number, target: number | null, count: number, who: string) {
+  console.log(
+    `half load (producer paced at ${fmt(rate)} messages/s, half the measured rate): produce→stored p50 ${fmt(r.p50Ms, 1)} ms ` +
+      `p99 ${fmt(r.p99Ms, 1)} ms${target === null ? "" : ` (target p99 < ${target} ms)`} | ${cpuText(who, r.cpu.self, count, r.cpu.wall, 1)} per message`,
+  );
+}
+
 console.log(`ecom bench: transport=${transport} store=${store} n=${n} cores=${navigator.hardwareConcurrency}`);
 if (store === "cassandra") {
   // Fresh migrated keyspaces per run; the ceiling is the driver alone writing the same rows, in the same process.
   const { benchCassandra } = await import("./cassandra-ceiling.ts");
-  const { pipeline, warmups, ceiling, ceilings, statements, factRows } = await benchCassandra(cli.flags, n);
+  const { pipeline, warmups, ceiling, ceilings, statements, factRows, halfLoad } = await benchCassandra(cli.flags, n);
   print(`pipeline (after ${warmups} warm-up runs)`, pipeline);
+  printHalf(halfLoad, halfRate(pipeline), 500, 2 * n, "ecom");
   const how = {
     single: "one prepared INSERT per row",
     batch: "unlogged batches of <= 10 partitions on one replica",
@@ -75,8 +84,9 @@ if (store === "dynamodb") {
 if (transport === "sns-sqs" || transport === "pubsub") {
   // The pipeline over the broker, then the bare SDK moving as many messages through the same server.
   const { benchBroker, MOTO_BACKLOG } = await import("./brokers.ts");
-  const { pipeline, warmups, ceiling, tried, fanout } = await benchBroker(transport, cli.flags, n);
+  const { pipeline, warmups, ceiling, tried, fanout, halfLoad } = await benchBroker(transport, cli.flags, n);
   print(`pipeline (after ${warmups} warm-up runs)`, pipeline);
+  printHalf(halfLoad, halfRate(pipeline), transport === "pubsub" ? 250 : null, 2 * n, "ecom");
   if (transport === "sns-sqs") console.log(`  (pipeline with --sqs-max-backlog=${cli.flags["sqs-max-backlog"] ?? MOTO_BACKLOG}: the relay holds publishes back while a queue of the topic holds more)`);
   const rates = (c: { publishPerSec: number; consumePerSec: number; endToEndPerSec: number }) =>
     `publish ${fmt(c.publishPerSec)}/s, consume+ack ${fmt(c.consumePerSec)}/s, end to end ${fmt(c.endToEndPerSec)} messages/s`;
@@ -98,4 +108,5 @@ await runPipeline(cli.flags, Math.min(5000, n));
 const result = await runPipeline(cli.flags, n);
 print("pipeline", result);
 console.log(`CPU per message: ${cpuText("ecom", result.cpu.self, 2 * n, result.cpu.wall, 1)}, of ${navigator.hardwareConcurrency} cores`);
+printHalf(await runPipeline(paced(cli.flags, halfRate(result)), n), halfRate(result), 250, 2 * n, "ecom");
 process.exit(0);
