@@ -24,6 +24,8 @@ export interface BrokerCeiling {
   publishPerSec: number;
   consumePerSec: number;
   endToEndPerSec: number;
+  /** This process's CPU (the bare client publishing, receiving and acking) per message published, in us (Pub/Sub runs). */
+  clientCpuUs?: number;
 }
 
 const SNS_PUBLISH_CONCURRENCY = 16;
@@ -228,6 +230,7 @@ interface PubsubShape {
  */
 async function pubsubRun(client: PubSub, shape: PubsubShape, setting: PubsubSetting): Promise<BrokerCeiling> {
   const clock = new Clock();
+  const cpu0 = process.cpuUsage();
   const subscriptions = shape.topics.flatMap((t) =>
     t.subs.map((name) => ({ count: t.count, sub: client.subscription(name, { flowControl: { maxMessages: setting.maxMessages, allowExcessMessages: false }, streamingOptions: { maxStreams: setting.streams } }) })),
   );
@@ -257,7 +260,8 @@ async function pubsubRun(client: PubSub, shape: PubsubShape, setting: PubsubSett
   clock.lastAckAt = performance.now();
   // Close flushes the pending acks, so the next run starts on empty subscriptions.
   await Promise.all(subscriptions.map(({ sub }) => sub.close()));
-  return clock.rates(offset);
+  const cpu = process.cpuUsage(cpu0);
+  return { ...clock.rates(offset), clientCpuUs: (cpu.user + cpu.system) / offset };
 }
 
 /** Creates the shape's topics and subscriptions, runs a warm-up and then `runs`, and deletes them. */

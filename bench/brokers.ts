@@ -43,6 +43,8 @@ export interface Ceiling {
   endToEndPerSec: number;
   /** How the bare client ran (settings, pacing). */
   setting: string;
+  /** The bare client's own CPU per message published, in us (Pub/Sub). */
+  clientCpuUs?: number;
 }
 
 export interface BrokerBench {
