@@ -20,7 +20,7 @@ export interface ApiInfo {
 }
 
 const EXTRA_COUNTERS: Record<string, readonly string[]> = {
-  payment: ["matched", "unmatched"],
+  payment: ["matched", "unmatched", "duplicate_charges"],
   dlq: ["reconciled", "pending", "replayed"],
   producer: ["orders", "payments"],
   analytics: ["alerts"],

@@ -48,8 +48,8 @@ export const PAYMENT_COLUMNS = [
   "payment_datetime",
 ] as const;
 
-export type DeadLetterReason = "malformed" | "invalid" | "unmatched_order" | "max_attempts";
-export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ["malformed", "invalid", "unmatched_order", "max_attempts"];
+export type DeadLetterReason = "malformed" | "invalid" | "unmatched_order" | "max_attempts" | "duplicate_charge";
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ["malformed", "invalid", "unmatched_order", "max_attempts", "duplicate_charge"];
 export type DeadLetterStatus = "pending" | "reconciled" | "replayed" | "discarded";
 export const DEAD_LETTER_STATUSES: readonly DeadLetterStatus[] = ["pending", "reconciled", "replayed", "discarded"];
 

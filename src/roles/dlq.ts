@@ -9,6 +9,8 @@ import { TOPIC_OF_SUBSCRIPTION } from "../transport/types.ts";
 import { pause, type RoleContext, type RunningRole } from "./context.ts";
 import { consumerRole, deadLetterFor, untilStored } from "./consume.ts";
 import { Lease } from "../db/lease.ts";
+import { isDuplicateCharge } from "../store/types.ts";
+import { duplicateChargeDetails } from "./payment.ts";
 
 /**
  * One reconciler per data dir: processes sharing it would otherwise read the same due records and apply each twice
@@ -100,17 +102,30 @@ export async function reconcileOnce(ctx: RoleContext, limit = 500, lease?: Lease
   const items = payments.map((p) => ({ messageId: p.parsed.envelopeId, businessKey: String(p.parsed.data.payment_id) }));
   const already = ctx.inbox.seen("payment", items);
   const toApply = payments.filter((_, i) => !already[i]);
-  const applied = await ctx.store.applyPayments(toApply.map((p) => p.parsed.data));
-  const reconciled = toApply.filter((_, i) => applied[i]);
-  const stillMissing = toApply.filter((_, i) => !applied[i]);
+  const outcomes = await ctx.store.applyPayments(toApply.map((p) => p.parsed.data));
+  const settled = toApply.map((p, i) => ({ ...p, outcome: outcomes[i]! })).filter((p) => p.outcome !== "unmatched");
+  const stillMissing = toApply.filter((_, i) => outcomes[i] === "unmatched");
+  // Its order arrived holding another completed payment: the record is settled, and a duplicate_charge one replaces it.
+  const charges = settled.flatMap(({ record: r, parsed, outcome }) =>
+    isDuplicateCharge(outcome)
+      ? [{
+          id: `duplicate_charge.payment.${parsed.data.payment_id}`, reason: "duplicate_charge" as const,
+          details: duplicateChargeDetails(parsed.data, outcome), original: r.original, topic: r.topic, subscription: r.subscription,
+          message_id: r.message_id, type: "payment", business_key: String(parsed.data.payment_id), seen_at: now.toISOString(),
+        }]
+      : [],
+  );
+  if (charges.length) await ctx.store.putDeadLetters(charges, null);
   let fresh = 0;
   await whenWritable(() => ctx.db.transaction((tx) => {
-    const isNew = ctx.inbox.record("payment", reconciled.map((p) => ({ messageId: p.parsed.envelopeId, businessKey: String(p.parsed.data.payment_id) })), tx);
-    fresh = isNew.filter(Boolean).length;
-    ctx.counters.add("dlq", { reconciled: fresh, duplicates: reconciled.length - fresh + payments.filter((_, i) => already[i]).length }, tx);
+    const isNew = ctx.inbox.record("payment", settled.map((p) => ({ messageId: p.parsed.envelopeId, businessKey: String(p.parsed.data.payment_id) })), tx);
+    const freshCharges = settled.filter((p, i) => isNew[i] && isDuplicateCharge(p.outcome)).length;
+    fresh = isNew.filter(Boolean).length - freshCharges;
+    const duplicates = settled.length - isNew.filter(Boolean).length + payments.filter((_, i) => already[i]).length;
+    ctx.counters.add("dlq", { reconciled: fresh, duplicates, ...(freshCharges ? { dead_lettered: freshCharges } : {}) }, tx);
   }, { behavior: "immediate" }));
   const updates = [
-    ...reconciled.map((p) => ({ id: p.record.id, status: "reconciled" as const, next_retry_at: null })),
+    ...settled.map((p) => ({ id: p.record.id, status: "reconciled" as const, next_retry_at: null })),
     ...payments.filter((_, i) => already[i]).map((p) => ({ id: p.record.id, status: "reconciled" as const, next_retry_at: null })),
     ...stillMissing.map((p) => ({
       id: p.record.id,

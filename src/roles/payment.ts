@@ -1,6 +1,8 @@
-// Payment role: payments → validate → set the payment on its order's fact row, or dead-letter as unmatched_order.
+// Payment role: payments → validate → set the payment on its order's fact row, or dead-letter (unmatched_order,
+// duplicate_charge).
 import { whenWritable } from "../db/busy.ts";
 import type { Payment } from "../domain/model.ts";
+import { isDuplicateCharge, type DuplicateCharge, type PaymentOutcome } from "../store/types.ts";
 import type { Delivery, TransactionalAck } from "../transport/types.ts";
 import type { RoleContext, RunningRole } from "./context.ts";
 import { pause } from "./context.ts";
@@ -33,15 +35,15 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
   const { valid, deadLetters, invalid } = splitBatch<Payment>(ctx, "payment", "payment", batch);
   const sameDb = storeInTransaction(ctx);
   let first: Valid<Payment>[] = [];
-  let applied: boolean[] = [];
+  let outcomes: PaymentOutcome[] = [];
   if (sameDb && deadLetters.length === 0) {
     // The store is this database: the lookup, the fact updates and, when every new payment found its order (the common
     // case), the inbox entries, counters and ack commit as one. Otherwise the updates commit alone and the rest takes
     // the looks below, as with any store.
     const done = await whenWritable(() => ctx.db.transaction(() => {
       first = newPayments(ctx, valid);
-      applied = sameDb.applyPayments(first.map((v) => v.data));
-      if (!applied.every(Boolean)) return false;
+      outcomes = sameDb.applyPayments(first.map((v) => v.data));
+      if (!outcomes.every((o) => o === "applied")) return false;
       const fresh = ctx.inbox.record("payment", first.map(inboxItem)).filter(Boolean).length;
       ctx.counters.add("payment", { received: batch.length, processed: fresh, matched: fresh, unmatched: 0, duplicates: valid.length - fresh, invalid: 0, dead_lettered: 0 });
       ack?.ackInTransaction();
@@ -56,20 +58,21 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
     if (first.length) {
       const result = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(first.map((v) => v.data)));
       if (result === null) return "stopped";
-      applied = [...result];
+      outcomes = [...result];
     }
   }
   for (const wait of LOOKS_MS) {
-    const missing = first.map((_, i) => i).filter((i) => !applied[i]);
+    const missing = first.map((_, i) => i).filter((i) => outcomes[i] === "unmatched");
     if (!missing.length) break;
     await pause(wait, signal);
     const again = await untilStored(ctx, "payment", signal, () => ctx.store.applyPayments(missing.map((i) => first[i]!.data)));
     if (again === null) return "stopped";
-    missing.forEach((i, k) => (applied[i] = again[k]!));
-    if (!again.some(Boolean)) break;
+    missing.forEach((i, k) => (outcomes[i] = again[k]!));
+    if (again.every((o) => o === "unmatched")) break;
   }
-  const matched = first.filter((_, i) => applied[i]);
-  const unmatched = first.filter((_, i) => !applied[i]);
+  const matched = first.filter((_, i) => outcomes[i] === "applied");
+  const unmatched = first.filter((_, i) => outcomes[i] === "unmatched");
+  const charged = first.flatMap((v, i) => (isDuplicateCharge(outcomes[i]!) ? [{ v, dup: outcomes[i] as DuplicateCharge }] : []));
   // Unmatched payments are not recorded in the inbox: the dlq role applies them once their order exists.
   for (const u of unmatched) {
     deadLetters.push(
@@ -80,13 +83,31 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
       }),
     );
   }
+  for (const { v, dup } of charged) {
+    deadLetters.push(
+      deadLetterFor(ctx, "payment", v.delivery, "duplicate_charge", duplicateChargeDetails(v.data, dup), {
+        type: "payment",
+        businessKey: String(v.data.payment_id),
+        envelopeId: v.envelopeId,
+      }),
+    );
+  }
+  if (charged.length) {
+    const pairs = charged.slice(0, 5).map(({ v, dup }) => `order ${v.data.order_id}: ${dup.kept_payment_id} kept, ${v.data.payment_id} not applied`);
+    ctx.log.warn({ role: "payment", count: charged.length, pairs }, "duplicate charges dead-lettered for an operator to refund");
+  }
+  // Applied and duplicate-charge payments are done: recorded, so a redelivery is a duplicate.
+  const done = [...matched, ...charged.map((c) => c.v)];
   const committed = await commit(ctx, "payment", signal, deadLetters, (tx) => {
-    const fresh = ctx.inbox.record("payment", matched.map(inboxItem), tx).filter(Boolean).length;
+    const isNew = ctx.inbox.record("payment", done.map(inboxItem), tx);
+    const fresh = isNew.filter(Boolean).length;
+    const freshMatched = isNew.slice(0, matched.length).filter(Boolean).length;
     ctx.counters.add("payment", {
       received: batch.length,
       processed: fresh,
-      matched: fresh,
+      matched: freshMatched,
       unmatched: unmatched.length,
+      duplicate_charges: fresh - freshMatched,
       duplicates: valid.length - fresh - unmatched.length,
       invalid,
       dead_lettered: deadLetters.length,
@@ -95,6 +116,15 @@ export async function handlePayments(ctx: RoleContext, batch: Delivery[], signal
   if (!committed) return "stopped";
   observeLatency(ctx, "payment", matched);
   return "done";
+}
+
+/** What an operator needs to refund: both payment ids, the order and its amount. */
+export function duplicateChargeDetails(p: Payment, dup: DuplicateCharge): string[] {
+  const amount = Math.round(dup.price * dup.quantity * 100) / 100;
+  return [
+    `order ${p.order_id} already holds completed payment ${dup.kept_payment_id}; payment ${p.payment_id} (${p.payment_status}) was recorded, not applied`,
+    `order amount ${dup.quantity} x ${dup.price} = ${amount}: refund payment ${p.payment_id} if it was charged`,
+  ];
 }
 
 export function startPaymentRole(ctx: RoleContext): RunningRole {

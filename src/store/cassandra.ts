@@ -15,7 +15,7 @@ import type {
   Payment,
 } from "../domain/model.ts";
 import { DEAD_LETTER_STATUSES } from "../domain/model.ts";
-import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, Store } from "./types.ts";
+import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, PaymentOutcome, Store } from "./types.ts";
 import { SchemaMissingError, StoreError, type SchemaStep } from "./types.ts";
 import { guardControlConnectionRefresh } from "./driver-patch.ts";
 
@@ -158,7 +158,7 @@ function cqlFor(ks: string) {
   return {
     insertFact: `INSERT INTO ${ks}.orders_payments_facts (order_id, customer_id, item, quantity, price, shipping_address, order_status, creation_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     insertByCustomer: `INSERT INTO ${ks}.orders_by_customer (customer_id, creation_date, order_id, item, quantity, price, shipping_address, order_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    selectOrderKeys: `SELECT order_id, customer_id, creation_date FROM ${ks}.orders_payments_facts WHERE order_id IN ?`,
+    selectOrderKeys: `SELECT order_id, customer_id, creation_date, price, quantity, payment_id, payment_status FROM ${ks}.orders_payments_facts WHERE order_id IN ?`,
     updateFactPayment: `UPDATE ${ks}.orders_payments_facts SET payment_id = ?, payment_method = ?, card_last_four = ?, payment_status = ?, payment_datetime = ? WHERE order_id = ?`,
     updateByCustomerPayment: `UPDATE ${ks}.orders_by_customer SET payment_id = ?, payment_method = ?, card_last_four = ?, payment_status = ?, payment_datetime = ? WHERE customer_id = ? AND creation_date = ? AND order_id = ?`,
     insertPaymentById: `INSERT INTO ${ks}.payments_by_id (payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -341,7 +341,18 @@ function roundsByKey<T>(items: T[], keys: (item: T) => (string | number)[]): T[]
 
 type Statement = { query: string; params: unknown[] };
 /** A fact row's key in orders_by_customer (as read: a column may be null on a row written by hand). */
-type OrderKey = { customer_id: unknown; creation_date: unknown };
+/**
+ * What applyPayments needs of a fact row: its orders_by_customer key, the amount, and the payment it holds (decides a
+ * duplicate charge).
+ */
+type OrderKey = {
+  customer_id: unknown;
+  creation_date: unknown;
+  price: number;
+  quantity: number;
+  payment_id: number | null;
+  payment_status: string | null;
+};
 
 /** About how many bytes a statement adds to a batch (what Cassandra's batch size thresholds count). */
 function statementBytes(st: Statement): number {
@@ -700,7 +711,12 @@ class CassandraStore implements Store {
   async upsertOrders(orders: Order[]): Promise<void> {
     for (const round of roundsByKey(orders, (o) => [o.order_id])) {
       await this.writeRouted(`upsert of ${describeIds("order", round.map((o) => o.order_id))}`, round.flatMap((o) => this.orderStatements(o)));
-      for (const o of round) this.remember(o.order_id, { customer_id: long(o.customer_id), creation_date: o.creation_date });
+      for (const o of round) {
+        // Order columns only: the payment this store knows the row holds stays known.
+        const had = this.knownOrders.get(o.order_id);
+        const payment = { payment_id: had?.payment_id ?? null, payment_status: had?.payment_status ?? null };
+        this.remember(o.order_id, { customer_id: long(o.customer_id), creation_date: o.creation_date, price: o.price, quantity: o.quantity, ...payment });
+      }
     }
   }
 
@@ -722,17 +738,39 @@ class CassandraStore implements Store {
   }
 
   /**
-   * Reads the key of every order the payments name, then sets each payment on its existing fact row and query-table
-   * copies; false for a payment whose order is absent. Two payments of one order are written in input order (the
-   * last one wins).
+   * Reads the key and payment of every order the payments name, then decides each payment in input order: unmatched
+   * when its order is absent, a duplicate charge when the row holds another completed payment (recorded in
+   * payments_by_id only), else set on the fact row and query tables (written in input order: the last one wins). The
+   * decision rests on that read (or on what this store wrote), not on a lightweight transaction: a second payment
+   * written by another process at the same moment is not seen (Paxos would cost several round trips per payment).
    */
-  async applyPayments(payments: Payment[]): Promise<boolean[]> {
-    const keys = await this.orderKeys([...new Set(payments.map((p) => p.order_id))]);
-    const found = payments.filter((p) => keys.has(p.order_id));
-    for (const round of roundsByKey(found, (p) => [`o${p.order_id}`, `p${p.payment_id}`])) {
-      await this.writeRouted(describeIds("payment", round.map((p) => p.payment_id)), round.flatMap((p) => this.paymentStatements(p, keys.get(p.order_id)!)));
+  async applyPayments(payments: Payment[]): Promise<PaymentOutcome[]> {
+    const read = await this.orderKeys([...new Set(payments.map((p) => p.order_id))]);
+    const state = new Map([...read].map(([id, key]) => [id, { ...key }]));
+    const applied: Payment[] = [];
+    const charged: Payment[] = [];
+    const outcomes = payments.map((p): PaymentOutcome => {
+      const row = state.get(p.order_id);
+      if (!row) return "unmatched";
+      if (row.payment_id !== null && row.payment_id !== p.payment_id && row.payment_status === "completed") {
+        charged.push(p);
+        return { outcome: "duplicate_charge", kept_payment_id: row.payment_id, price: row.price, quantity: row.quantity };
+      }
+      applied.push(p);
+      // The key a statement carries is read before this payment changes the row's state.
+      row.payment_id = p.payment_id;
+      row.payment_status = p.payment_status;
+      return "applied";
+    });
+    for (const round of roundsByKey(applied, (p) => [`o${p.order_id}`, `p${p.payment_id}`])) {
+      await this.writeRouted(describeIds("payment", round.map((p) => p.payment_id)), round.flatMap((p) => this.paymentStatements(p, state.get(p.order_id)!)));
     }
-    return payments.map((p) => keys.has(p.order_id));
+    if (charged.length) {
+      const statements = charged.map((p) => this.paymentByIdStatement(p));
+      for (const round of roundsByKey(statements, (st) => [st.partition])) await this.writeRouted(describeIds("payment", charged.map((p) => p.payment_id)), round);
+    }
+    for (const p of applied) if (this.knownOrders.has(p.order_id)) this.remember(p.order_id, state.get(p.order_id)!);
+    return outcomes;
   }
 
   private replicas(): (key: Long) => string {
@@ -762,8 +800,21 @@ class CassandraStore implements Store {
         }),
       ),
     );
-    for (const page of pages) for (const row of page.rows) keys.set(num(row.order_id), { customer_id: row.customer_id, creation_date: row.creation_date });
+    for (const page of pages) {
+      for (const row of page.rows) {
+        keys.set(num(row.order_id), {
+          customer_id: row.customer_id, creation_date: row.creation_date, price: Number(row.price), quantity: num(row.quantity),
+          payment_id: numOrNull(row.payment_id), payment_status: row.payment_status ?? null,
+        });
+      }
+    }
     return keys;
+  }
+
+  private paymentByIdStatement(p: Payment): Routed {
+    const [paymentId, orderId] = [long(p.payment_id), long(p.order_id)];
+    const params = [paymentId, orderId, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime];
+    return { query: this.cql.insertPaymentById, params, partition: `p${p.payment_id}`, key: paymentId };
   }
 
   private paymentStatements(p: Payment, order: OrderKey): Routed[] {
@@ -771,7 +822,7 @@ class CassandraStore implements Store {
     const fields = [paymentId, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime];
     const statements: Routed[] = [
       { query: this.cql.updateFactPayment, params: [...fields, orderId], partition: `f${p.order_id}`, key: orderId },
-      { query: this.cql.insertPaymentById, params: [paymentId, orderId, ...fields.slice(1)], partition: `p${p.payment_id}`, key: paymentId },
+      this.paymentByIdStatement(p),
     ];
     if (order.customer_id instanceof types.Long && order.creation_date !== null) {
       const params = [...fields, order.customer_id, order.creation_date, orderId];

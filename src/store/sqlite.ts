@@ -13,7 +13,7 @@ import {
   type Order,
   type Payment,
 } from "../domain/model.ts";
-import { StoreError, type DeadLetterPage, type DeadLetterQuery, type DeadLetterUpdate, type Store } from "./types.ts";
+import { StoreError, type DeadLetterPage, type DeadLetterQuery, type DeadLetterUpdate, type PaymentOutcome, type Store } from "./types.ts";
 
 type FactRow = typeof facts.$inferSelect;
 type DeadLetterRow = typeof deadLetters.$inferSelect;
@@ -90,8 +90,10 @@ const UPSERT_ORDER = `INSERT INTO orders_payments_facts (order_id, customer_id, 
   ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id, item = excluded.item, quantity = excluded.quantity,
     price = excluded.price, shipping_address = excluded.shipping_address, order_status = excluded.order_status,
     creation_date = excluded.creation_date`;
+// A row holding another completed payment is left as it is (a duplicate charge, told apart from a missing order by a read).
 const APPLY_PAYMENT = `UPDATE orders_payments_facts SET payment_id = ?, payment_method = ?, card_last_four = ?, payment_status = ?,
-  payment_datetime = ? WHERE order_id = ?`;
+  payment_datetime = ? WHERE order_id = ? AND (payment_id IS NULL OR payment_id = ? OR payment_status IS NOT 'completed')`;
+const KEPT_PAYMENT = "SELECT payment_id, price, quantity FROM orders_payments_facts WHERE order_id = ?";
 
 // Dead-letter writes as prepared statements (through drizzle's builder a put cost 219-298 us a record, measured, where
 // payments that overtake their orders come by the thousand). A repeat of a record counts an attempt and keeps its
@@ -115,7 +117,14 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
   };
   const applyPayments = (payments: Payment[]) => {
     const apply = handle.prepare(APPLY_PAYMENT);
-    return payments.map((p) => apply.run(p.payment_id, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime, p.order_id).changes > 0);
+    const kept = handle.prepare(KEPT_PAYMENT);
+    return payments.map((p): PaymentOutcome => {
+      const { payment_id: id, order_id: orderId } = p;
+      if (apply.run(id, p.payment_method, p.card_last_four, p.payment_status, p.payment_datetime, orderId, id).changes > 0) return "applied";
+      const row = kept.get<{ payment_id: number; price: number; quantity: number }>(orderId);
+      if (!row) return "unmatched";
+      return { outcome: "duplicate_charge", kept_payment_id: row.payment_id, price: row.price, quantity: row.quantity };
+    });
   };
   const inOpenTransaction = <A, R>(what: string, fn: (arg: A) => R) => (arg: A): R => {
     if (!handle.inTransaction()) throw new Error(`sqlite store ${what} in a transaction needs one open on the data dir's connection`);

@@ -35,6 +35,24 @@ export interface DeadLetterUpdate {
   last_seen?: string;
 }
 
+/**
+ * A payment for an order whose fact row already holds a different `completed` payment: the row keeps that one and this
+ * one is recorded by payment id only, for an operator to refund.
+ */
+export interface DuplicateCharge {
+  outcome: "duplicate_charge";
+  /** The completed payment the fact row keeps. */
+  kept_payment_id: number;
+  /** The order's price and quantity, so the dead letter can name the amount charged twice. */
+  price: number;
+  quantity: number;
+}
+
+/** What applyPayments did with one payment. */
+export type PaymentOutcome = "applied" | "unmatched" | DuplicateCharge;
+
+export const isDuplicateCharge = (o: PaymentOutcome): o is DuplicateCharge => typeof o === "object";
+
 /** What migrate did to one schema object. */
 export interface SchemaStep {
   /** `updated`: it existed and something it lacked was added (a DynamoDB index). */
@@ -53,15 +71,18 @@ export function stepLine(step: { action: string; resource: string; note?: string
  * Rules every implementation keeps (the store contract suite checks them):
  * - Every write is idempotent: repeating a call with the same input leaves the same state.
  * - `upsertOrders` writes the order columns only: it never clears payment columns already set.
- * - `applyPayments` sets the payment columns of an existing fact row and never creates a row.
+ * - `applyPayments` sets the payment columns of an existing fact row and never creates a row; a row that holds a
+ *   `completed` payment with another payment_id keeps it (the new one is a DuplicateCharge, recorded by payment id
+ *   where the store has such a table), while a payment following one that is not `completed` replaces it. Payments of
+ *   one order in one call are decided in input order.
  * - A promise resolves only once the write is durable in the store; failures reject with a StoreError
  *   (`retryable` for timeouts, unavailability, overload).
  */
 export interface Store {
   readonly kind: "sqlite" | "cassandra" | "dynamodb";
   upsertOrders(orders: Order[]): Promise<void>;
-  /** One boolean per payment, same order: true = its order row exists and now carries the payment. */
-  applyPayments(payments: Payment[]): Promise<boolean[]>;
+  /** One outcome per payment, same order: applied (the row now carries it), unmatched (no such order), or a duplicate. */
+  applyPayments(payments: Payment[]): Promise<PaymentOutcome[]>;
   getFact(orderId: number): Promise<Fact | null>;
   /** Orders of one customer, newest creation_date first. */
   ordersByCustomer(customerId: number, limit: number): Promise<Fact[]>;
@@ -74,7 +95,7 @@ export interface Store {
   readonly inTransaction?: {
     readonly handle: DbHandle;
     upsertOrders(orders: Order[]): void;
-    applyPayments(payments: Payment[]): boolean[];
+    applyPayments(payments: Payment[]): PaymentOutcome[];
   };
 
   /**

@@ -1,7 +1,7 @@
 // The store contract: written once, run against every Store implementation (SQLite, Cassandra).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { DeadLetterInput, Order, Payment } from "../../src/domain/model.ts";
-import type { Store } from "../../src/store/types.ts";
+import type { DuplicateCharge, Store } from "../../src/store/types.ts";
 
 const order = (id: number, over: Partial<Order> = {}): Order => ({
   order_id: id,
@@ -55,7 +55,7 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
 
     test("applyPayments sets the payment on existing orders only and creates no row", async () => {
       await store.upsertOrders([order(201)]);
-      expect(await store.applyPayments([payment(1, 201), payment(2, 202_202)])).toEqual([true, false]);
+      expect(await store.applyPayments([payment(1, 201), payment(2, 202_202)])).toEqual(["applied", "unmatched"]);
       const fact = await store.getFact(201);
       expect(fact).toMatchObject({ payment_id: 1, card_last_four: "4242", payment_status: "completed" });
       expect(await store.getFact(202_202)).toBeNull();
@@ -66,8 +66,36 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
       await store.applyPayments([payment(31, 301)]);
       await store.upsertOrders([order(301, { order_status: "shipped" })]);
       await store.upsertOrders([order(301, { order_status: "shipped" })]);
-      expect(await store.applyPayments([payment(31, 301)])).toEqual([true]);
+      expect(await store.applyPayments([payment(31, 301)])).toEqual(["applied"]);
       expect(await store.getFact(301)).toMatchObject({ order_status: "shipped", payment_id: 31, payment_method: "credit_card" });
+    });
+
+    test("a second completed payment for an order is a duplicate charge: the first stays on the row", async () => {
+      await store.upsertOrders([order(501, { price: 12.5, quantity: 3 })]);
+      expect(await store.applyPayments([payment(51, 501)])).toEqual(["applied"]);
+      const dup: DuplicateCharge = { outcome: "duplicate_charge", kept_payment_id: 51, price: 12.5, quantity: 3 };
+      expect(await store.applyPayments([payment(52, 501, { card_last_four: "1111" })])).toEqual([dup]);
+      expect(await store.getFact(501)).toMatchObject({ payment_id: 51, card_last_four: "4242", payment_status: "completed" });
+      // The same payment again is applied as before (idempotent), not a duplicate of itself.
+      expect(await store.applyPayments([payment(51, 501)])).toEqual(["applied"]);
+      // A failed second payment after a completed one does not replace it either.
+      expect(await store.applyPayments([payment(53, 501, { payment_status: "failed" })])).toEqual([{ ...dup }]);
+      expect((await store.getFact(501))!.payment_id).toBe(51);
+    });
+
+    test("a payment after one that is not completed replaces it, as a retry should; one call decides in input order", async () => {
+      await store.upsertOrders([order(601), order(602)]);
+      expect(await store.applyPayments([payment(61, 601, { payment_status: "failed" })])).toEqual(["applied"]);
+      expect(await store.applyPayments([payment(62, 601, { payment_status: "pending" })])).toEqual(["applied"]);
+      expect(await store.applyPayments([payment(63, 601, { card_last_four: "0063" })])).toEqual(["applied"]);
+      expect(await store.getFact(601)).toMatchObject({ payment_id: 63, card_last_four: "0063", payment_status: "completed" });
+      // Failed then completed then completed, all in one call: the first completed one stays.
+      const outcomes = await store.applyPayments([
+        payment(64, 602, { payment_status: "failed" }), payment(65, 602), payment(66, 602, { card_last_four: "0066" }),
+      ]);
+      const dup: DuplicateCharge = { outcome: "duplicate_charge", kept_payment_id: 65, price: 10.5, quantity: 2 };
+      expect(outcomes).toEqual(["applied", "applied", dup]);
+      expect(await store.getFact(602)).toMatchObject({ payment_id: 65, card_last_four: "4242", payment_status: "completed" });
     });
 
     test("ordersByCustomer lists newest creation_date first", async () => {

@@ -15,7 +15,7 @@ const BASE = ["received", "processed", "duplicates", "invalid", "dead_lettered",
 const COUNTER_KEYS: Record<string, string[]> = {
   producer: [...BASE, "orders", "payments"],
   order: BASE,
-  payment: [...BASE, "matched", "unmatched"],
+  payment: [...BASE, "matched", "unmatched", "duplicate_charges"],
   analytics: [...BASE, "alerts"],
   dlq: [...BASE, "reconciled", "pending", "replayed"],
 };
@@ -232,14 +232,14 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
       const bad = (detail: string): [number, unknown] => [400, { error: "bad_request", detail }];
       for (const limit of ["0", "1001", "abc", "2.5", "", "1e3", "0x10", "-1"]) expect(await errorOf(app.request(`/dlq?limit=${limit}`))).toEqual(bad(`limit=${limit} must be an integer in 1..1000`));
       expect(await errorOf(app.request("/dlq?status=lost"))).toEqual(bad("status=lost is not one of pending, reconciled, replayed, discarded"));
-      expect(await errorOf(app.request("/dlq?reason=boredom"))).toEqual(bad("reason=boredom is not one of malformed, invalid, unmatched_order, max_attempts"));
+      expect(await errorOf(app.request("/dlq?reason=boredom"))).toEqual(bad("reason=boredom is not one of malformed, invalid, unmatched_order, max_attempts, duplicate_charge"));
       expect(await errorOf(app.request("/dlq?cursor=garbage"))).toEqual(bad('cursor "garbage" is not one this API returned'));
       expect(await errorOf(app.request(`/dlq?cursor=${"x".repeat(257)}`))).toEqual(bad("query value cursor is longer than 256 characters"));
       expect(await errorOf(app.request(`/dlq?reason=${"y".repeat(300)}`))).toEqual(bad("query value reason is longer than 256 characters"));
       expect(await errorOf(app.request(`/dlq/replay?reason=${"z".repeat(257)}`, { method: "POST" }))).toEqual(bad("query value reason is longer than 256 characters"));
       // 256 characters pass the length check (and then fail as an unknown reason).
       const longest = "y".repeat(256);
-      expect(await errorOf(app.request(`/dlq?reason=${longest}`))).toEqual(bad(`reason=${longest} is not one of malformed, invalid, unmatched_order, max_attempts`));
+      expect(await errorOf(app.request(`/dlq?reason=${longest}`))).toEqual(bad(`reason=${longest} is not one of malformed, invalid, unmatched_order, max_attempts, duplicate_charge`));
     });
 
     test("GET /dlq/:id: one entry, 404 JSON when absent", async () => {

@@ -159,7 +159,7 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
       order(1004, 43, "2026-11-21T12:00:00.000Z"),
     ];
     await store.upsertOrders(orders);
-    expect(await store.applyPayments([payment(5001, 1001), payment(5004, 1004)])).toEqual([true, true]);
+    expect(await store.applyPayments([payment(5001, 1001), payment(5004, 1004)])).toEqual(["applied", "applied"]);
 
     const fact = await cql(`SELECT * FROM ${RUN}.orders_payments_facts WHERE order_id = ?`, [cassandra.types.Long.fromNumber(1001)]);
     expect(fact.rows.map(plain)).toEqual([{ ...orders[0], payment_id: 5001, payment_method: "credit_card", card_last_four: "4242", payment_status: "completed", payment_datetime: "2026-11-20T10:05:00.000Z" }]);
@@ -184,7 +184,7 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
 
   test("upsertOrders after the payment keeps the payment columns", async () => {
     await store.upsertOrders([order(2001, 50, "2026-11-20T10:00:00.000Z")]);
-    expect(await store.applyPayments([payment(6001, 2001)])).toEqual([true]);
+    expect(await store.applyPayments([payment(6001, 2001)])).toEqual(["applied"]);
     const resent = order(2001, 50, "2026-11-20T10:00:00.000Z", { order_status: "shipped" });
     await store.upsertOrders([resent]);
     await store.upsertOrders([resent]); // idempotent
@@ -205,10 +205,11 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     const ids = [...many, big].map((o) => cassandra.types.Long.fromNumber(o.order_id));
     expect((await cql(`SELECT order_id FROM ${RUN}.orders_payments_facts WHERE order_id IN ?`, [ids])).rowLength).toBe(231);
 
-    // 234 payments, two for order 8600 (the later one wins), one for a missing order
-    const payments = [payment(9601, 8600), ...many.map((o, i) => payment(9000 + i, o.order_id)), payment(9500, 8500), payment(9600, 8600), payment(9999, 8999)];
+    // 234 payments, two for order 8600 (a failed one, then its retry, which wins), one for a missing order
+    const failed = { ...payment(9601, 8600), payment_status: "failed" };
+    const payments = [failed, ...many.map((o, i) => payment(9000 + i, o.order_id)), payment(9500, 8500), payment(9600, 8600), payment(9999, 8999)];
     const applied = await store.applyPayments(payments);
-    expect(applied).toEqual([...payments.slice(0, -1).map(() => true), false]);
+    expect(applied).toEqual([...payments.slice(0, -1).map(() => "applied" as const), "unmatched"]);
     expect(await store.getFact(8600)).toEqual({ ...second, ...payment(9600, 8600) });
     expect(await store.getFact(8229)).toEqual({ ...many[229]!, ...payment(9229, 8229) });
     const byCustomer = await cql(`SELECT order_id, payment_id FROM ${RUN}.orders_by_customer WHERE customer_id = ?`, [cassandra.types.Long.fromNumber(908)]);
@@ -219,7 +220,7 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
 
   test("applyPayments for a missing order returns false and creates no row", async () => {
     await store.upsertOrders([order(3001, 60, "2026-11-20T10:00:00.000Z")]);
-    expect(await store.applyPayments([payment(7001, 3999), payment(7002, 3001), payment(7003, 3998)])).toEqual([false, true, false]);
+    expect(await store.applyPayments([payment(7001, 3999), payment(7002, 3001), payment(7003, 3998)])).toEqual(["unmatched", "applied", "unmatched"]);
     const facts = await cql(`SELECT order_id FROM ${RUN}.orders_payments_facts WHERE order_id IN ?`, [[3998, 3999].map((n) => cassandra.types.Long.fromNumber(n))]);
     expect(facts.rowLength).toBe(0);
     const payments = await cql(`SELECT payment_id FROM ${RUN}.payments_by_id WHERE payment_id IN ?`, [[7001, 7002, 7003].map((n) => cassandra.types.Long.fromNumber(n))]);
@@ -232,27 +233,29 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     stores.push(other);
     await other.upsertOrders([order(3101, 61, "2026-11-20T10:00:00.000Z")]);
     await store.upsertOrders([order(3102, 61, "2026-11-21T10:00:00.000Z")]);
-    expect(await store.applyPayments([payment(7101, 3101), payment(7102, 3102)])).toEqual([true, true]);
+    // Failed payments, so that the later ones below are retries that replace them, not duplicate charges.
+    const failed = (id: number, orderId: number): Payment => ({ ...payment(id, orderId), payment_status: "failed" });
+    expect(await store.applyPayments([failed(7101, 3101), failed(7102, 3102)])).toEqual(["applied", "applied"]);
     const byCustomer = await cql(`SELECT order_id, creation_date, payment_id FROM ${RUN}.orders_by_customer WHERE customer_id = ?`, [cassandra.types.Long.fromNumber(61)]);
     expect(byCustomer.rows.map(plain)).toEqual([
       { order_id: 3102, creation_date: "2026-11-21T10:00:00.000Z", payment_id: 7102 },
       { order_id: 3101, creation_date: "2026-11-20T10:00:00.000Z", payment_id: 7101 },
     ]);
-    expect(await other.getFact(3102)).toEqual({ ...order(3102, 61, "2026-11-21T10:00:00.000Z"), ...payment(7102, 3102) });
+    expect(await other.getFact(3102)).toEqual({ ...order(3102, 61, "2026-11-21T10:00:00.000Z"), ...failed(7102, 3102) });
 
     // With the fact row deleted behind both stores' backs, only the other one (which reads) sees it gone: this store
     // matches the payment from what it wrote, without asking Cassandra.
     await cql(`DELETE FROM ${RUN}.orders_payments_facts WHERE order_id = ?`, [cassandra.types.Long.fromNumber(3101)]);
     await cql(`DELETE FROM ${RUN}.orders_payments_facts WHERE order_id = ?`, [cassandra.types.Long.fromNumber(3102)]);
-    expect(await other.applyPayments([payment(7103, 3102)])).toEqual([false]);
-    expect(await store.applyPayments([payment(7104, 3101), payment(7105, 3102)])).toEqual([false, true]);
+    expect(await other.applyPayments([payment(7103, 3102)])).toEqual(["unmatched"]);
+    expect(await store.applyPayments([payment(7104, 3101), payment(7105, 3102)])).toEqual(["unmatched", "applied"]);
   });
 
   test("an order is remembered only once Cassandra confirmed its write", async () => {
     const failing = await createCassandraStore(configFor(RUN, { writeConsistency: "TWO" })); // unavailable on one node
     stores.push(failing);
     await expect(failing.upsertOrders([order(3201, 62, "2026-11-20T10:00:00.000Z")])).rejects.toBeInstanceOf(StoreError);
-    expect(await failing.applyPayments([payment(7201, 3201)])).toEqual([false]);
+    expect(await failing.applyPayments([payment(7201, 3201)])).toEqual(["unmatched"]);
     await store.upsertOrders([order(3201, 62, "2026-11-20T10:00:00.000Z")]);
     expect(await failing.applyPayments([payment(7202, 3201)]).catch((e: unknown) => e)).toBeInstanceOf(StoreError); // found by its read; its write fails
   });

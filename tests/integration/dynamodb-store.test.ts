@@ -153,7 +153,9 @@ describe.skipIf(!available)("dynamodb store on moto", () => {
     const { store, config } = await migrated();
     const names = tableNames(config.tablePrefix);
     await store.upsertOrders([order(1), order(2, 6), order(1)]);
-    expect(await store.applyPayments([payment(10, 1), payment(11, 99)])).toEqual([true, false]);
+    expect(await store.applyPayments([payment(10, 1), payment(11, 99)])).toEqual(["applied", "unmatched"]);
+    // a second completed payment: told apart from a missing order by the item the failed condition hands back
+    expect(await store.applyPayments([payment(12, 1)])).toMatchObject([{ outcome: "duplicate_charge", kept_payment_id: 10 }]);
     // written again (a redelivery): the order columns change, its payment stays
     await store.upsertOrders([{ ...order(1), order_status: "shipped" }]);
     const facts = (await scanAll(config, names.facts)).sort((a, b) => Number(a.order_id) - Number(b.order_id));
@@ -161,7 +163,8 @@ describe.skipIf(!available)("dynamodb store on moto", () => {
       { ...order(1), order_status: "shipped", payment_id: 10, payment_method: "credit_card", card_last_four: "4242", payment_status: "completed", payment_datetime: "2026-11-20T10:05:00.000Z" },
       { ...order(2, 6) },
     ]);
-    expect(await scanAll(config, names.payments)).toEqual([{ ...payment(10, 1) }]);
+    const byId = (await scanAll(config, names.payments)).sort((a, b) => Number(a.payment_id) - Number(b.payment_id));
+    expect(byId).toEqual([{ ...payment(10, 1) }, { ...payment(12, 1) }]);
 
     await store.putDeadLetters([dead("u.1", "{}", { reason: "unmatched_order" })], "2026-11-20T10:00:01.000Z");
     const [item] = await scanAll(config, names.deadLetters);

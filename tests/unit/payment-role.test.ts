@@ -61,7 +61,7 @@ async function setUp(after: (store: Store, answer: number) => Promise<void>) {
     applyPayments: {
       value: async (payments: Payment[]) => {
         const result = await real.applyPayments(payments);
-        answers.push({ at: performance.now(), result });
+        answers.push({ at: performance.now(), result: result.map((o) => o === "applied") });
         await after(real, answers.length);
         return result;
       },

@@ -1,6 +1,7 @@
 // Fact items: orders written in BatchWriteItem chunks, payments matched with one conditional UpdateItem each.
 import { GetItemCommand, QueryCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Fact, Order, Payment } from "../../domain/model.ts";
+import type { PaymentOutcome } from "../types.ts";
 import { lastPerKey, roundsByKey, type Requests } from "./batches.ts";
 import { isConditionFailed } from "./errors.ts";
 import { orderAttributes, orderKey, paymentAttributes, paymentItem, toFact, type Item } from "./items.ts";
@@ -81,41 +82,50 @@ export class Facts {
   }
 
   /**
-   * Sets each payment on its order's fact item with one UpdateItem conditioned on attribute_exists(order_id): a failed
-   * condition means the order is absent (false), so no read comes first. Matched payments are then recorded in
-   * payments_by_id (BatchWriteItem). Two payments of one order are written in input order (the last one wins).
+   * Sets each payment on its order's fact item with one UpdateItem conditioned on the order existing and not holding
+   * another completed payment, so no read comes first. A failed condition hands back the item as it is
+   * (ReturnValuesOnConditionCheckFailure): none means the order is absent (unmatched), one means a duplicate charge,
+   * recorded in payments_by_id without touching the fact. Applied and duplicate payments are then recorded in
+   * payments_by_id (BatchWriteItem). Two payments of one order are decided in input order.
    */
-  async applyPayments(payments: Payment[]): Promise<boolean[]> {
-    const results: boolean[] = payments.map(() => false);
+  async applyPayments(payments: Payment[]): Promise<PaymentOutcome[]> {
+    const results: PaymentOutcome[] = payments.map(() => "unmatched");
     const indexed = payments.map((p, i) => ({ p, i }));
-    const client = this.req.client;
     for (const round of roundsByKey(indexed, ({ p }) => [`o${p.order_id}`, `p${p.payment_id}`])) {
-      const applied = await Promise.all(
-        round.map(({ p }) =>
-          this.req.send(`payment ${p.payment_id} of order ${p.order_id}`, async () => {
-            try {
-              await client.send(
-                new UpdateItemCommand({
-                  TableName: this.tables.facts,
-                  Key: orderKey(p.order_id),
-                  ...setExpression(paymentAttributes(p)),
-                  ConditionExpression: "attribute_exists(order_id)",
-                }),
-              );
-              return true;
-            } catch (error) {
-              if (isConditionFailed(error)) return false;
-              throw error;
-            }
-          }),
-        ),
-      );
-      round.forEach(({ i }, k) => (results[i] = applied[k]!));
-      const matched = round.filter((_, k) => applied[k]).map(({ p }) => p);
-      for (const p of matched) this.remember(p.order_id);
-      await this.req.batchWrite(`record of ${describeIds("payment", matched.map((p) => p.payment_id))}`, this.tables.payments, matched.map((p) => ({ PutRequest: { Item: paymentItem(p) } })));
+      const outcomes = await Promise.all(round.map(({ p }) => this.applyOne(p)));
+      round.forEach(({ i }, k) => (results[i] = outcomes[k]!));
+      const recorded = round.filter((_, k) => outcomes[k] !== "unmatched").map(({ p }) => p);
+      for (const p of recorded) this.remember(p.order_id);
+      await this.req.batchWrite(`record of ${describeIds("payment", recorded.map((p) => p.payment_id))}`, this.tables.payments, recorded.map((p) => ({ PutRequest: { Item: paymentItem(p) } })));
     }
     return results;
+  }
+
+  private applyOne(p: Payment): Promise<PaymentOutcome> {
+    const client = this.req.client;
+    const set = setExpression(paymentAttributes(p));
+    return this.req.send(`payment ${p.payment_id} of order ${p.order_id}`, async () => {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: this.tables.facts,
+            Key: orderKey(p.order_id),
+            ...set,
+            ExpressionAttributeNames: { ...set.ExpressionAttributeNames, "#pid": "payment_id", "#pst": "payment_status" },
+            ExpressionAttributeValues: { ...set.ExpressionAttributeValues, ":pid": { N: String(p.payment_id) }, ":done": { S: "completed" } },
+            ConditionExpression: "attribute_exists(order_id) AND (attribute_not_exists(#pid) OR #pid = :pid OR #pst <> :done)",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return "applied";
+      } catch (error) {
+        if (!isConditionFailed(error)) throw error;
+        // DynamoDB (and moto) hand back the item as it was; none means no such order.
+        const item = (error as { Item?: Item }).Item;
+        if (!item) return "unmatched";
+        return { outcome: "duplicate_charge", kept_payment_id: Number(item.payment_id?.N), price: Number(item.price?.N), quantity: Number(item.quantity?.N) };
+      }
+    });
   }
 
   async getFact(orderId: number): Promise<Fact | null> {

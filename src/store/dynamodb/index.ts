@@ -2,7 +2,7 @@
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { DynamoConfig } from "../../config/types.ts";
 import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus, Fact, Order, Payment } from "../../domain/model.ts";
-import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, SchemaStep, Store } from "../types.ts";
+import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, PaymentOutcome, SchemaStep, Store } from "../types.ts";
 import { countRequests, Limiter, Requests } from "./batches.ts";
 import { DeadLetters } from "./dead-letters.ts";
 import { Facts } from "./facts.ts";
@@ -69,7 +69,7 @@ class DynamoStore implements Store {
   upsertOrders(orders: Order[]): Promise<void> {
     return this.facts.upsertOrders(orders);
   }
-  applyPayments(payments: Payment[]): Promise<boolean[]> {
+  applyPayments(payments: Payment[]): Promise<PaymentOutcome[]> {
     return this.facts.applyPayments(payments);
   }
   getFact(orderId: number): Promise<Fact | null> {
