@@ -5,6 +5,17 @@ import { halfRate, paced, runPipeline, type PipelineResult } from "./pipeline.ts
 
 const argv = process.argv.slice(2);
 const nArg = argv.find((a) => a.startsWith("--n="));
+if (argv.includes("--mode=lambda")) {
+  // The function on the Runtime Interface Emulator, against Cassandra; --n = invocations per run.
+  const { benchLambda } = await import("./lambda.ts");
+  const n = nArg ? Number(nArg.slice(4)) : 200;
+  console.log(`ecom bench: lambda on the Runtime Interface Emulator, store=cassandra, ${n} invocations per run, cores=${navigator.hardwareConcurrency}`);
+  for (const r of await benchLambda(n)) {
+    const f = (x: number, d = 0) => x.toLocaleString("en-US", { maximumFractionDigits: d });
+    console.log(`${r.role.padEnd(7)} batch ${String(r.batch).padStart(3)}: ${r.invocations} invocations in ${r.seconds.toFixed(2)} s | invocations/s ${f(r.invocationsPerSec, 1)} | records/s ${f(r.recordsPerSec)} | per invocation p50 ${f(r.p50Ms, 1)} ms p99 ${f(r.p99Ms, 1)} ms`);
+  }
+  process.exit(0);
+}
 const cli = parseCli(argv.filter((a) => !a.startsWith("--n=")));
 const transport = (cli.flags.transport as string | undefined) ?? "local";
 const store = (cli.flags.store as string | undefined) ?? "sqlite";
