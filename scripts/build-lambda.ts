@@ -15,7 +15,8 @@ const only = process.argv.slice(2).find((a) => a.startsWith("--arch="))?.slice(7
 mkdirSync(out, { recursive: true });
 for (const target of TARGETS.filter((t) => !only || t.arch === only)) {
   const binary = join(out, `bootstrap-${target.arch}`);
-  const build = Bun.spawnSync([process.execPath, join(root, "scripts", "build.ts"), binary, `--target=${target.bun}`], { stdout: "inherit", stderr: "inherit", cwd: root });
+  const cmd = [process.execPath, join(root, "scripts", "build.ts"), binary, `--target=${target.bun}`];
+  const build = Bun.spawnSync(cmd, { stdout: "inherit", stderr: "inherit", cwd: root });
   if (build.exitCode !== 0) {
     console.error(`build:lambda: ${target.arch} (${target.bun}) did not build`);
     process.exit(build.exitCode ?? 1);
@@ -25,6 +26,7 @@ for (const target of TARGETS.filter((t) => !only || t.arch === only)) {
   const t0 = performance.now();
   writeFileSync(archive, zip([{ name: "bootstrap", data: readFileSync(binary), mode: 0o755 }]));
   const mb = (p: string) => (statSync(p).size / 1e6).toFixed(1);
-  console.log(`wrote ${archive} (${mb(archive)} MB; bootstrap ${mb(binary)} MB, zipped in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(`wrote ${archive} (${mb(archive)} MB; bootstrap ${mb(binary)} MB, zipped in ${seconds} s)`);
   rmSync(binary);
 }

@@ -69,14 +69,16 @@ export class SqsBatchHandler {
       }
     }
     if (!(await this.settleOutbox(firstSeq, deadlineMs - ANSWER_MS))) {
-      ctx.log.error({ role, records: deliveries.length }, "lambda: dead letters or alerts of this batch could not be published nor stored; failing the whole batch");
+      const msg = "lambda: dead letters or alerts of this batch were neither published nor stored; failing the batch";
+      ctx.log.error({ role, records: deliveries.length }, msg);
       failed = deliveries;
     }
     if (failed.length) {
       try {
         ctx.counters.add(role, { failed: failed.length });
       } catch {}
-      ctx.log.warn({ role, records: deliveries.length, failed: failed.length, ms: Date.now() - start }, "lambda: records not durable, reported as batch item failures");
+      const counts = { role, records: deliveries.length, failed: failed.length, ms: Date.now() - start };
+      ctx.log.warn(counts, "lambda: records not durable, reported as batch item failures");
     }
     return { batchItemFailures: failed.map((d) => ({ itemIdentifier: d.messageId })) };
   }
@@ -88,7 +90,8 @@ export class SqsBatchHandler {
     try {
       return await HANDLERS[this.role](this.ctx, batch, abort.signal);
     } catch (error) {
-      this.ctx.log.warn({ role: this.role, err: (error as Error).message, records: batch.length }, "lambda: handler failed");
+      const err = (error as Error).message;
+      this.ctx.log.warn({ role: this.role, err, records: batch.length }, "lambda: handler failed");
       return "failed";
     } finally {
       clearTimeout(timer);
@@ -118,11 +121,13 @@ export class SqsBatchHandler {
     if (rows.length) {
       try {
         const records = rows.map((r) => (JSON.parse(r.body) as { data: DeadLetterInput }).data);
-        await ctx.store.putDeadLetters(records, new Date(ctx.clock().getTime() + ctx.config.dlqRetryBaseMs).toISOString());
+        const nextRetryAt = new Date(ctx.clock().getTime() + ctx.config.dlqRetryBaseMs).toISOString();
+        await ctx.store.putDeadLetters(records, nextRetryAt);
         ctx.outbox.remove(rows.map((r) => r.seq));
-        ctx.log.warn({ count: rows.length }, "lambda: dead letters the broker did not take were written to the store directly");
+        ctx.log.warn({ count: rows.length }, "lambda: dead letters the broker did not take were stored directly");
       } catch (error) {
-        ctx.log.error({ err: (error as Error).message, count: rows.length }, "lambda: dead letters could not be stored either");
+        const err = (error as Error).message;
+        ctx.log.error({ err, count: rows.length }, "lambda: dead letters could not be stored either");
       }
     }
     return left() === 0;

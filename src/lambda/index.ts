@@ -21,14 +21,22 @@ const RECONCILE_RESERVE_MS = 3000;
 export function lambdaRole(config: Readonly<Config>): SubscriptionName {
   const roles = config.roles;
   if (roles.length !== 1 || !LAMBDA_ROLES.includes(roles[0] as SubscriptionName)) {
-    throw new ConfigError(`ecom lambda serves one role: --role (ECOM_ROLE) must be one of ${LAMBDA_ROLES.join(", ")}; got ${roles.join(",")}`);
+    const accepted = LAMBDA_ROLES.join(", ");
+    const got = roles.join(",");
+    throw new ConfigError(`ecom lambda serves one role: --role (ECOM_ROLE) must be one of ${accepted}; got ${got}`);
   }
   const role = roles[0] as SubscriptionName;
   if (config.transport !== "sns-sqs") {
-    throw new ConfigError(`ecom lambda publishes dead letters and alerts to SNS before it answers: --transport (ECOM_TRANSPORT) must be sns-sqs; got ${config.transport} (the local queue would live in the instance's ephemeral /tmp)`);
+    throw new ConfigError(
+      "ecom lambda publishes dead letters and alerts to SNS before it answers: --transport (ECOM_TRANSPORT) must be " +
+        `sns-sqs; got ${config.transport} (the local queue would live in the instance's ephemeral /tmp)`,
+    );
   }
   if (role !== "analytics" && config.store === "sqlite") {
-    throw new ConfigError(`ecom lambda --role=${role} needs a store that outlives the instance: --store (ECOM_STORE) must not be sqlite (it would live in the instance's ephemeral /tmp)`);
+    throw new ConfigError(
+      `ecom lambda --role=${role} needs a store that outlives the instance: --store (ECOM_STORE) must not be sqlite ` +
+        "(it would live in the instance's ephemeral /tmp)",
+    );
   }
   return role;
 }
@@ -54,7 +62,8 @@ async function startFunction(config: Readonly<Config>, log: Logger): Promise<{ b
       if (records === null) {
         // A scheduled event (EventBridge) keeps unmatched payments retried when no dead letter arrives.
         if (role === "dlq") return { reconciled: await reconcileUntil(base.ctx, lease, deadlineMs) };
-        throw new EventError(`ecom lambda --role=${role} takes SQS events (an object with Records); got ${describe(event)}`);
+        const got = describe(event);
+        throw new EventError(`ecom lambda --role=${role} takes SQS events (an object with Records); got ${got}`);
       }
       const result = await batches.handle(toDeliveries(records, role, config.aws), deadlineMs);
       if (role === "dlq") await reconcileUntil(base.ctx, lease, deadlineMs, 1);
@@ -65,7 +74,7 @@ async function startFunction(config: Readonly<Config>, log: Logger): Promise<{ b
   return { base, fn };
 }
 
-/** Reconciliation passes (at most `passes`) while time is left; a failing pass is logged, never fails the invocation. */
+/** Reconciliation passes (at most `passes`) while time is left; a failing pass is logged, never fails anything. */
 async function reconcileUntil(ctx: RoleContext, lease: Lease, deadlineMs: number, passes = Infinity): Promise<number> {
   let total = 0;
   for (let i = 0; i < passes && Date.now() < deadlineMs - RECONCILE_RESERVE_MS; i++) {
@@ -82,18 +91,34 @@ async function reconcileUntil(ctx: RoleContext, lease: Lease, deadlineMs: number
   return total;
 }
 
-const describe = (event: unknown) => (event === null ? "null" : Array.isArray(event) ? "an array" : typeof event === "object" ? `an object with keys ${Object.keys(event).slice(0, 5).join(", ") || "(none)"}` : typeof event);
+function describe(event: unknown): string {
+  if (event === null) return "null";
+  if (Array.isArray(event)) return "an array";
+  if (typeof event !== "object") return typeof event;
+  return `an object with keys ${Object.keys(event).slice(0, 5).join(", ") || "(none)"}`;
+}
+
+const errorType = (error: unknown, fallback: string) =>
+  error instanceof ConfigError ? "Runtime.ConfigError"
+    : error instanceof EventError ? "Runtime.UnsupportedEvent"
+    : fallback;
 
 const errorBody = (error: unknown, fallback: string) => ({
-  errorType: error instanceof ConfigError ? "Runtime.ConfigError" : error instanceof EventError ? "Runtime.UnsupportedEvent" : fallback,
+  errorType: errorType(error, fallback),
   errorMessage: (error as Error).message ?? String(error),
 });
 
 /** Serves invocations until the Runtime API goes away. Resolves to the exit code. */
-export async function runLambda(flags: Record<string, unknown>, env: Record<string, string | undefined>): Promise<number> {
+export async function runLambda(
+  flags: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): Promise<number> {
   const address = env.AWS_LAMBDA_RUNTIME_API;
   if (!address) {
-    throw new ConfigError("ecom lambda runs under AWS Lambda or its Runtime Interface Emulator, which set AWS_LAMBDA_RUNTIME_API (host:port); it is not set");
+    throw new ConfigError(
+      "ecom lambda runs under AWS Lambda or its Runtime Interface Emulator, which set AWS_LAMBDA_RUNTIME_API " +
+        "(host:port); it is not set",
+    );
   }
   const api = new RuntimeApi(address);
   let log: Logger = createLogger("info");
@@ -124,9 +149,15 @@ export async function runLambda(flags: Record<string, unknown>, env: Record<stri
       result = await started.fn.invoke(invocation);
     } catch (error) {
       log.error({ err: (error as Error).message, request_id: invocation.requestId }, "lambda: invocation failed");
-      await api.fail(invocation.requestId, errorBody(error, "Runtime.HandlerError")).catch((e) => log.error({ err: (e as Error).message }, "lambda: could not report the error"));
+      await api
+        .fail(invocation.requestId, errorBody(error, "Runtime.HandlerError"))
+        .catch((e) => log.error({ err: (e as Error).message }, "lambda: could not report the error"));
       continue;
     }
-    await api.respond(invocation.requestId, result).catch((e: RuntimeApiError) => log.error({ err: e.message, request_id: invocation.requestId }, "lambda: could not post the response"));
+    await api
+      .respond(invocation.requestId, result)
+      .catch((e: RuntimeApiError) => {
+        log.error({ err: e.message, request_id: invocation.requestId }, "lambda: could not post the response");
+      });
   }
 }

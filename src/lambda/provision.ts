@@ -29,11 +29,18 @@ const errorText = (error: unknown) => `${(error as Error).name ?? "Error"}: ${(e
  * --role (all: the four). Idempotent: a mapping that already has them is reported as `exists`.
  */
 export async function provisionEventSources(config: Readonly<Config>): Promise<ProvisionStep[]> {
-  if (config.transport !== "sns-sqs") throw new ConfigError(`provision --lambda maps SQS queues to functions: it needs --transport=sns-sqs; got ${config.transport}`);
+  if (config.transport !== "sns-sqs") {
+    const got = config.transport;
+    throw new ConfigError(`provision --lambda maps SQS queues to functions: it needs --transport=sns-sqs; got ${got}`);
+  }
   const region = config.aws.region;
   const lambda = new LambdaClient({ region, endpoint: config.lambda.endpoint });
   const sqs = new SQSClient({ region, endpoint: config.aws.sqsEndpoint });
-  const wanted = { BatchSize: config.lambda.batchSize, MaximumBatchingWindowInSeconds: config.lambda.batchWindowSeconds, FunctionResponseTypes: [REPORT] };
+  const wanted = {
+    BatchSize: config.lambda.batchSize,
+    MaximumBatchingWindowInSeconds: config.lambda.batchWindowSeconds,
+    FunctionResponseTypes: [REPORT],
+  };
   const settings = `batch ${wanted.BatchSize}, window ${wanted.MaximumBatchingWindowInSeconds} s, ${REPORT}`;
   const steps: ProvisionStep[] = [];
   try {
@@ -47,7 +54,8 @@ export async function provisionEventSources(config: Readonly<Config>): Promise<P
           const page = await lambda.send(new ListEventSourceMappingsCommand({ FunctionName: fn, EventSourceArn: arn }));
           existing = page.EventSourceMappings?.[0];
           if (!existing) {
-            await lambda.send(new CreateEventSourceMappingCommand({ FunctionName: fn, EventSourceArn: arn, Enabled: true, ...wanted }));
+            const create = { FunctionName: fn, EventSourceArn: arn, Enabled: true, ...wanted };
+            await lambda.send(new CreateEventSourceMappingCommand(create));
             steps.push({ resource, action: "created" });
             continue;
           }
@@ -63,7 +71,9 @@ export async function provisionEventSources(config: Readonly<Config>): Promise<P
           steps.push({ resource, action: "updated" });
         } catch (error) {
           if ((error as Error).name === "ResourceNotFoundException") {
-            throw new Error(`lambda function ${fn} not found (${errorText(error)}): deploy it first (README, "Serverless on AWS Lambda"), or set --lambda-function-prefix`, { cause: error });
+            const what = `lambda function ${fn} not found (${errorText(error)})`;
+            const todo = `deploy it first (README, "Serverless on AWS Lambda"), or set --lambda-function-prefix`;
+            throw new Error(`${what}: ${todo}`, { cause: error });
           }
           throw new Error(`Lambda event source mapping ${queue} -> ${fn}: ${errorText(error)}`, { cause: error });
         }
@@ -83,6 +93,7 @@ async function queueArn(sqs: SQSClient, queue: string): Promise<string> {
     if (!Attributes?.QueueArn) throw new Error("GetQueueAttributes answered without QueueArn");
     return Attributes.QueueArn;
   } catch (error) {
-    throw new Error(`SQS queue ${queue}: ${errorText(error)} (provision creates it with --transport=sns-sqs)`, { cause: error });
+    const text = `SQS queue ${queue}: ${errorText(error)} (provision creates it with --transport=sns-sqs)`;
+    throw new Error(text, { cause: error });
   }
 }

@@ -32,9 +32,10 @@ export class RuntimeApi {
     // No idle limit: between invocations the request is held open for as long as nothing arrives.
     const res = await this.call("GET", "/invocation/next", undefined, { timeout: false });
     const requestId = res.headers.get("lambda-runtime-aws-request-id");
-    if (!requestId) throw new RuntimeApiError("Runtime API: next invocation without a Lambda-Runtime-Aws-Request-Id header");
+    if (!requestId) throw new RuntimeApiError("Runtime API: invocation without a Lambda-Runtime-Aws-Request-Id header");
     const deadline = Number(res.headers.get("lambda-runtime-deadline-ms"));
-    return { requestId, deadlineMs: Number.isFinite(deadline) && deadline > 0 ? deadline : Date.now() + 60_000, body: await res.text() };
+    const deadlineMs = Number.isFinite(deadline) && deadline > 0 ? deadline : Date.now() + 60_000;
+    return { requestId, deadlineMs, body: await res.text() };
   }
 
   async respond(requestId: string, result: unknown): Promise<void> {
@@ -42,7 +43,8 @@ export class RuntimeApi {
   }
 
   async fail(requestId: string, error: RuntimeErrorBody): Promise<void> {
-    await this.call("POST", `/invocation/${encodeURIComponent(requestId)}/error`, JSON.stringify(error), {}, error.errorType);
+    const path = `/invocation/${encodeURIComponent(requestId)}/error`;
+    await this.call("POST", path, JSON.stringify(error), {}, error.errorType);
   }
 
   /** Reported once, before exiting, when the function cannot start (a bad setting, a store it cannot reach). */
@@ -50,7 +52,13 @@ export class RuntimeApi {
     await this.call("POST", "/init/error", JSON.stringify(error), {}, error.errorType);
   }
 
-  private async call(method: string, path: string, body?: string, extra: { timeout?: boolean } = {}, errorType?: string): Promise<Response> {
+  private async call(
+    method: string,
+    path: string,
+    body?: string,
+    extra: { timeout?: boolean } = {},
+    errorType?: string,
+  ): Promise<Response> {
     const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
     if (errorType) headers["lambda-runtime-function-error-type"] = errorType;
     let res: Response;

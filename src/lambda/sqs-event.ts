@@ -28,9 +28,12 @@ export function sqsRecords(event: unknown): SqsRecord[] | null {
     if (typeof r !== "object" || r === null) throw new EventError(`Records[${i}] is not an object`);
     const record = r as Partial<SqsRecord>;
     if (record.eventSource !== undefined && record.eventSource !== "aws:sqs") {
-      throw new EventError(`Records[${i}].eventSource is ${JSON.stringify(record.eventSource)}; ecom lambda takes SQS events (aws:sqs)`);
+      const source = JSON.stringify(record.eventSource);
+      throw new EventError(`Records[${i}].eventSource is ${source}; ecom lambda takes SQS events (aws:sqs)`);
     }
-    if (typeof record.messageId !== "string" || record.messageId === "") throw new EventError(`Records[${i}] has no messageId`);
+    if (typeof record.messageId !== "string" || record.messageId === "") {
+      throw new EventError(`Records[${i}] has no messageId`);
+    }
     // A record without a body is kept: the role dead-letters it as malformed, as it would any bad message.
     return { ...record, messageId: record.messageId, body: typeof record.body === "string" ? record.body : "" };
   });
