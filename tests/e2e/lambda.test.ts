@@ -80,7 +80,7 @@ async function startFunction(env: Record<string, string>): Promise<LambdaFn> {
   await waitFor("the emulator to listen", async () => {
     if (proc.proc.exitCode !== null) throw new Error(`emulator exited: ${proc.output()}`);
     return (await fetch(url.replace("/2015-03-31/functions/function/invocations", "/"))).status > 0;
-  }, { timeoutMs: 20_000 });
+  }, { timeoutMs: 60_000 });
   return {
     dataDir,
     async invoke(event) {
@@ -216,7 +216,12 @@ describe.skipIf(!up)("ecom as a Lambda function on the Runtime Interface Emulato
       startFunction({ ECOM_ROLE: "dlq" }),
     ]);
     // Each function starts (connects, checks the schema) on its first invocation: an empty batch, answered as such.
-    for (const fn of [orderFn, paymentFn, dlqFn]) expect(await fn.invoke({ Records: [] })).toEqual({ status: 200, body: { batchItemFailures: [] } });
+    for (const fn of [orderFn, paymentFn, dlqFn]) {
+      const answer = await fn.invoke({ Records: [] });
+      // A failed start says why: the emulator's and the function's own lines.
+      if (answer.status !== 200) throw new Error(`warm-up answered ${JSON.stringify(answer)}; output:\n${fn.output().slice(-4000)}`);
+      expect(answer).toEqual({ status: 200, body: { batchItemFailures: [] } });
+    }
   }, 120_000);
 
   afterAll(async () => {
