@@ -332,7 +332,8 @@ async function publish(
     console.log(`took ${checked.orders} orders and ${checked.payments} payments${deadLetters.length ? `; dead-lettered ${deadLetters.length} invalid record(s)` : ""}`);
     return 0;
   } finally {
-    outbox.releaseLease();
+    // Waits out another process's lock like every write; a lease not released lapses by itself, so it fails nothing.
+    await whenWritable(() => outbox.releaseLease()).catch(() => {});
     await transport.close().catch(() => {});
     handle.close();
   }

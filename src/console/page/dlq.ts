@@ -30,7 +30,8 @@ export function startDlq(): { refresh(): void } {
   const reason = byId<HTMLSelectElement>("dlq-reason");
   const replayAll = byId<HTMLButtonElement>("dlq-replay-all");
   const message = byId("dlq-message");
-  const body = byId<HTMLTableElement>("dlq-table").tBodies[0]!;
+  const table = byId<HTMLTableElement>("dlq-table");
+  const body = table.tBodies[0]!;
   const detail = byId("dlq-detail");
   status.value = "pending";
   /** The cursor of the page shown (null: the first) and of the next one. */
@@ -80,6 +81,7 @@ export function startDlq(): { refresh(): void } {
   const load = async (from: string | null) => {
     if (loading) return;
     loading = true;
+    table.setAttribute("aria-busy", "true");
     try {
       const page = await getJson<Page>(query(from));
       cursor = from;
@@ -92,6 +94,7 @@ export function startDlq(): { refresh(): void } {
       failure("Listing dead letters failed", error);
     } finally {
       loading = false;
+      table.setAttribute("aria-busy", "false");
     }
   };
 
