@@ -1,7 +1,7 @@
 // `bun run bench --transport=sns-sqs|pubsub`: the pipeline over a real broker next to the broker's own ceiling.
 import type { Config } from "../src/config/types.ts";
-import { createPubsubTransport } from "../src/transport/pubsub.ts";
-import { createSnsSqsTransport } from "../src/transport/sns-sqs.ts";
+import { createPubsubTransport } from "../src/transport/pubsub/index.ts";
+import { createSnsSqsTransport } from "../src/transport/sns-sqs/index.ts";
 import { measurePubsubCeiling, measureSnsSqsCeiling } from "./broker-ceiling.ts";
 import { findServerPid, waitForQuietServer } from "./cpu.ts";
 import { benchConfig, halfRate, paced, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";

@@ -4,7 +4,7 @@ import cassandra from "cassandra-driver";
 import type { CassandraConfig } from "../src/config/types.ts";
 import { orderAt, paymentAt } from "../src/domain/generator.ts";
 import type { Order, Payment } from "../src/domain/model.ts";
-import { cassandraClientOptions, createCassandraStore, replicaBatches, replicaChunks, replicaOf, type Routed } from "../src/store/cassandra.ts";
+import { cassandraClientOptions, createCassandraStore, replicaBatches, replicaChunks, replicaOf, type Routed } from "../src/store/cassandra/index.ts";
 import { cpuMeter, findServerPid, waitForQuietServer, type CpuSpent } from "./cpu.ts";
 import { benchConfig, halfRate, paced, runPipeline, warmUp, type PipelineResult } from "./pipeline.ts";
 

@@ -14,6 +14,6 @@ export async function createStore(config: Readonly<Config>, handle: DbHandle, lo
     const { createDynamoStore } = await import("./dynamodb/index.ts");
     return createDynamoStore(config.dynamodb);
   }
-  const { createCassandraStore } = await import("./cassandra.ts");
+  const { createCassandraStore } = await import("./cassandra/index.ts");
   return createCassandraStore(config.cassandra, { logger });
 }

@@ -13,11 +13,11 @@ export async function createTransport(config: Readonly<Config>, handle: DbHandle
     case "local":
       return createLocalTransport(handle, { maxAttempts: config.maxAttempts, visibilityTimeoutMs: config.visibilityTimeoutMs, logger });
     case "sns-sqs": {
-      const { createSnsSqsTransport } = await import("./sns-sqs.ts");
+      const { createSnsSqsTransport } = await import("./sns-sqs/index.ts");
       return createSnsSqsTransport(config.aws, { maxAttempts: config.maxAttempts, logger });
     }
     case "pubsub": {
-      const { createPubsubTransport } = await import("./pubsub.ts");
+      const { createPubsubTransport } = await import("./pubsub/index.ts");
       return createPubsubTransport(config.pubsub, { maxAttempts: config.maxAttempts, logger });
     }
   }

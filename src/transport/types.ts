@@ -5,6 +5,10 @@ export type TopicName = "orders" | "payments" | "deadletters" | "alerts";
 /** Logical subscriptions of SPEC §2, one per consuming role. */
 export type SubscriptionName = "order" | "analytics" | "payment" | "dlq";
 
+/** Every logical subscription and topic, in the order provision and teardown walk them. */
+export const SUBSCRIPTIONS: readonly SubscriptionName[] = ["order", "analytics", "payment", "dlq"];
+export const TOPICS: readonly TopicName[] = ["orders", "payments", "deadletters", "alerts"];
+
 export const TOPIC_OF_SUBSCRIPTION: Readonly<Record<SubscriptionName, TopicName>> = Object.freeze({
   order: "orders",
   analytics: "orders",
@@ -136,6 +140,8 @@ export interface TransportLogger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
+
+export const silentLogger: TransportLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A broker failure turned into one named error at the edge; `cause` keeps the SDK error. */
 export class TransportError extends Error {

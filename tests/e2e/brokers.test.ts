@@ -2,8 +2,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { parseCli } from "../../src/config/cli.ts";
 import { loadConfig } from "../../src/config/load.ts";
-import { createPubsubTransport } from "../../src/transport/pubsub.ts";
-import { createSnsSqsTransport } from "../../src/transport/sns-sqs.ts";
+import { createPubsubTransport } from "../../src/transport/pubsub/index.ts";
+import { createSnsSqsTransport } from "../../src/transport/sns-sqs/index.ts";
 import type { Transport } from "../../src/transport/types.ts";
 import { deadLetterId } from "../../src/domain/validate.ts";
 import { orderAt, paymentAt } from "../../src/domain/generator.ts";

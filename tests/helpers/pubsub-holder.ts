@@ -2,7 +2,7 @@
 // Usage: bun tests/helpers/pubsub-holder.ts '<PubsubConfig as JSON>' <subscription> hold|ack
 // hold: takes messages and never settles them; ack: acks them. Prints "got N" (distinct message ids) per batch.
 import type { PubsubConfig } from "../../src/config/types.ts";
-import { createPubsubTransport } from "../../src/transport/pubsub.ts";
+import { createPubsubTransport } from "../../src/transport/pubsub/index.ts";
 import type { SubscriptionName } from "../../src/transport/types.ts";
 
 const [json, subscription, mode] = process.argv.slice(2) as [string, SubscriptionName, "hold" | "ack"];

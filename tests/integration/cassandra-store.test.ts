@@ -6,7 +6,7 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import cassandra from "cassandra-driver";
 import type { CassandraConfig } from "../../src/config/types.ts";
 import type { DeadLetterInput, DeadLetterRecord, Order, Payment } from "../../src/domain/model.ts";
-import { createCassandraStore } from "../../src/store/cassandra.ts";
+import { createCassandraStore } from "../../src/store/cassandra/index.ts";
 import { SchemaMissingError, StoreError, type Store } from "../../src/store/types.ts";
 import { SERVICES, serviceAvailable } from "../helpers/services.ts";
 import { waitFor } from "../helpers/wait.ts";

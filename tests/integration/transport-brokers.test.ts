@@ -7,8 +7,8 @@
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import type { AwsConfig, PubsubConfig } from "../../src/config/types.ts";
-import { createPubsubTransport, PUBLISH_TIMEOUT_MS, RETRY_DELAY_MAX_MS } from "../../src/transport/pubsub.ts";
-import { createSnsSqsTransport, type TransportLogger } from "../../src/transport/sns-sqs.ts";
+import { createPubsubTransport, PUBLISH_TIMEOUT_MS, RETRY_DELAY_MAX_MS } from "../../src/transport/pubsub/index.ts";
+import { createSnsSqsTransport, type TransportLogger } from "../../src/transport/sns-sqs/index.ts";
 import {
   TransportError,
   type Delivery,

@@ -1,7 +1,7 @@
 // How the Cassandra store groups fact writes and key reads by replica (pure functions; the real server is in tests/integration).
 import { expect, test } from "bun:test";
 import cassandra from "cassandra-driver";
-import { keyBytes, replicaBatches, replicaChunks } from "../../src/store/cassandra.ts";
+import { keyBytes, replicaBatches, replicaChunks } from "../../src/store/cassandra/index.ts";
 
 const L = cassandra.types.Long.fromNumber;
 /** Replica "a" owns even keys, "b" odd ones. */

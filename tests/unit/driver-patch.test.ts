@@ -2,7 +2,7 @@
 // whose refresh fails the way the driver's does when two refreshes overlap.
 import { describe, expect, test } from "bun:test";
 import ControlConnection from "cassandra-driver/lib/control-connection.js";
-import "../../src/store/cassandra.ts"; // guards the driver's ControlConnection when loaded
+import "../../src/store/cassandra/index.ts"; // guards the driver's ControlConnection when loaded
 import { guardControlConnectionRefresh } from "../../src/store/driver-patch.ts";
 import { waitFor } from "../helpers/wait.ts";
 

@@ -1,6 +1,6 @@
 // Pub/Sub error text as ecom shows it: one reason, without grpc-js's notes or gax's repeats of every earlier try.
 import { expect, test } from "bun:test";
-import { briefGrpcText } from "../../src/transport/pubsub.ts";
+import { briefGrpcText } from "../../src/transport/pubsub/index.ts";
 
 test("a call retried until its timeout: the last error alone, without the resolution note and the earlier tries", () => {
   const tries = Array(20).fill("{message: 14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:8099. Resolution note: , code: 14}").join(", ");

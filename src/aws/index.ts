@@ -1,0 +1,3 @@
+// What AWS backends share: error classification and client settings.
+export * from "./client.ts";
+export * from "./errors.ts";
