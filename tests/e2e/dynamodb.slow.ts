@@ -13,11 +13,13 @@ const available = await serviceAvailable("moto");
 
 const N = 5000;
 const exp = expected(N);
+/** moto, one Python thread, took 15 s for a 288-item listing on the 2-core machine at load ~30: room for that. */
+const SLOW = "--dynamodb-request-timeout=30s";
 
 describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
   test(`--role=all on the local queue, ${N} orders: every item of every table exactly (SDK), and the same through the API`, async () => {
     const p = prefix();
-    const app = await startEcom(["--role=all", ...run(N), ...storeArgs(p), "--auto-migrate", `--data-dir=${tempDir()}`]);
+    const app = await startEcom(["--role=all", ...run(N), ...storeArgs(p), SLOW, "--auto-migrate", `--data-dir=${tempDir()}`]);
     try {
       await waitForCompletion(app, exp, 480_000);
       const status = await verifyApi(app, exp, SEED);
@@ -37,7 +39,7 @@ describe.skipIf(!available)("--store=dynamodb scenarios on moto", () => {
 
   test(`kill -9 at three points and restart (${K} orders): the same totals and items, nothing applied twice`, async () => {
     const p = prefix();
-    const args = ["--role=all", ...run(K), ...storeArgs(p), "--auto-migrate", `--data-dir=${tempDir()}`, "--visibility-timeout=2s"];
+    const args = ["--role=all", ...run(K), ...storeArgs(p), SLOW, "--auto-migrate", `--data-dir=${tempDir()}`, "--visibility-timeout=2s"];
     const killPoints: ((s: any) => boolean)[] = [
       (s) => s.counters.producer.orders >= 400,
       (s) => s.counters.order.processed >= 1000,
@@ -142,7 +144,7 @@ describe.skipIf(!available)("--store=dynamodb over SNS+SQS, on moto", () => {
     const provision = await runEcom(["provision", ...snsArgs(id), ...storeArgs(p), `--data-dir=${dir}`]);
     expect([provision.code, provision.stderr]).toEqual([0, ""]);
     const producer = await startEcom(["--role=producer", ...run(S, 200), ...snsArgs(id), ...storeArgs(p), `--data-dir=${tempDir()}`]);
-    const consumerArgs = ["--role=order,payment,analytics,dlq", ...snsArgs(id), ...storeArgs(p), `--data-dir=${dir}`];
+    const consumerArgs = ["--role=order,payment,analytics,dlq", ...snsArgs(id), ...storeArgs(p), SLOW, `--data-dir=${dir}`];
     try {
       const first = await startEcom(consumerArgs);
       await waitFor("some payments stored", async () => (await first.get("/status")).counters.payment.matched >= 100, { timeoutMs: 120_000, intervalMs: 50 });
