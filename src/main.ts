@@ -2,6 +2,7 @@
 // The composition root: flags/env/config → one frozen Config → the command or the roles it names.
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { createApi } from "./api/app.ts";
 import { helpText, parseCli } from "./config/cli.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
@@ -29,7 +30,7 @@ async function runPipeline(config: ReturnType<typeof loadConfig>): Promise<numbe
     throw new ConfigError(`cannot serve HTTP on --host=${config.host} --port=${config.port}: ${bindReason(error)}`);
   }
   const bar = await progressBar(config, base.ctx);
-  const pipeline = await startPipeline(base, bar ? { onProgress: (n) => bar.update(n) } : undefined);
+  const pipeline = await startPipeline(base, bar ? { onProgress: (n) => bar.update(n) } : undefined, { instance: `${hostname()}:${server.port}` });
   log.info({ url: `http://${config.host}:${server.port}`, roles: config.roles, transport: config.transport, store: config.store, data_dir: config.dataDir, version: VERSION }, "ecom started");
   let drawing = bar !== null;
   pipeline.producer?.done?.then(() => {

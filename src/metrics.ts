@@ -71,6 +71,8 @@ export class Metrics {
   /** The latencies since the console's last look (bounded reservoir too): its p50/p99 are of the last few seconds. */
   private readonly recent: number[] = [];
   private seenRecent = 0;
+  /** Latencies (ms) per role since the last takeLatencyWindow, when a publisher asks for intervals (CloudWatch). */
+  private windows: Map<string, { samples: number[]; seen: number }> | null = null;
   /** The histogram's child per role: label hashing once, not per observation. */
   private readonly latencyOf = new Map<string, { observe(value: number): void }>();
 
@@ -94,6 +96,32 @@ export class Metrics {
       const j = Math.floor(Math.random() * this.seenRecent);
       if (j < this.recent.length) this.recent[j] = ms;
     }
+    if (this.windows) {
+      let w = this.windows.get(role);
+      if (!w) this.windows.set(role, (w = { samples: [], seen: 0 }));
+      // A reservoir of 10,000 per interval and role: quantiles stay representative, memory bounded.
+      w.seen++;
+      if (w.samples.length < 10_000) w.samples.push(ms);
+      else {
+        const j = Math.floor(Math.random() * w.seen);
+        if (j < w.samples.length) w.samples[j] = ms;
+      }
+    }
+  }
+
+  /** Starts (or stops) keeping per-interval latencies per role for takeLatencyWindow. */
+  windowLatency(on: boolean): void {
+    this.windows = on ? (this.windows ?? new Map()) : null;
+  }
+
+  /** p50 and p99 (ms, nearest rank) of `role`'s latencies since its last call, or null when none; starts a new interval. */
+  takeLatencyWindow(role: string): { p50: number; p99: number; count: number } | null {
+    const w = this.windows?.get(role);
+    if (!w || w.samples.length === 0) return null;
+    this.windows!.delete(role);
+    const sorted = w.samples.sort((a, b) => a - b);
+    const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+    return { p50: at(50), p99: at(99), count: w.seen };
   }
 
   /** p50 and p99 (ms) of the latencies observed since the previous call, and how many there were; then starts anew. */

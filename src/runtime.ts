@@ -1,5 +1,7 @@
 // Wires one ecom process from its config: data dir, transport, store, relay, roles and the HTTP API.
+import { hostname } from "node:os";
 import { join } from "node:path";
+import { startCloudwatch } from "./cloudwatch.ts";
 import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/types.ts";
 import type { Role } from "./config/settings.ts";
@@ -109,8 +111,9 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
-export async function startPipeline(base: Base, progress?: ProducerProgress): Promise<Pipeline> {
+export async function startPipeline(base: Base, progress?: ProducerProgress, options: { instance?: string } = {}): Promise<Pipeline> {
   const { ctx, config } = base;
+  const cloudwatch = startCloudwatch(ctx, config.cloudwatch.instance ?? options.instance ?? `${hostname()}:${config.port}`);
   const roles: RunningRole[] = [];
   for (const role of config.roles) if (role !== "producer") roles.push(STARTERS[role](ctx));
   const producer = config.roles.includes("producer") ? startProducerRole(ctx, progress) : null;
@@ -135,6 +138,8 @@ export async function startPipeline(base: Base, progress?: ProducerProgress): Pr
           await producer?.stop();
           await Promise.all(roles.map((r) => r.stop()));
         } finally {
+          // The last interval's counters, sent before the store closes (bounded; it never throws).
+          await cloudwatch?.stop();
           // Closed even when a role could not stop cleanly (a full disk): the connections and the lease go.
           await base.close();
         }

@@ -3,6 +3,7 @@ import type { Config } from "../config/types.ts";
 import { ConfigError } from "../config/load.ts";
 import { openDataDir } from "../runtime.ts";
 import { createLogger } from "../log.ts";
+import { provisionAlarms } from "./alarms.ts";
 import { createStore } from "../store/index.ts";
 import { tableNames } from "../store/dynamodb/names.ts";
 import { stepLine } from "../store/types.ts";
@@ -29,6 +30,7 @@ export function provisionCommand(config: Readonly<Config>, options: Record<strin
       const { provisionEventSources } = await import("../lambda/provision.ts");
       for (const step of await provisionEventSources(config)) console.log(stepLine(step));
     }
+    if (options.alarms) for (const step of await provisionAlarms(config)) console.log(stepLine(step));
     return 0;
   });
 }
