@@ -314,6 +314,28 @@ describe.skipIf(!up)("ecom as a Lambda function on the Runtime Interface Emulato
     expect(orderFn.output()).toContain("records not durable, reported as batch item failures");
   }, 180_000);
 
+  test("analytics: a large order's alert is published before the answer", async () => {
+    const alerts = `${id}_alerts_q`;
+    await sqs.send(new CreateQueueCommand({ QueueName: alerts }));
+    const topics = await sns.send(new ListTopicsCommand({}));
+    const alertsTopic = topics.Topics!.map((t) => t.TopicArn!).find((a) => a.endsWith(`:${names.ECOM_SNS_ALERTS_TOPIC}`))!;
+    await sns.send(new SubscribeCommand({ TopicArn: alertsTopic, Protocol: "sqs", Endpoint: await queueArn(alerts), Attributes: { RawMessageDelivery: "true" } }));
+    const fn = await startFunction({ ECOM_ROLE: "analytics", ECOM_LARGE_ORDER_THRESHOLD: "1000" });
+    try {
+      await produce([order(20), order(21, 900)]);
+      // The analytics queue also holds the earlier tests' orders: take these two.
+      const ours = (await receive(names.ECOM_SQS_ANALYTICS_QUEUE, 10)).filter((m) => [20, 21].includes(JSON.parse(m.Body!).data.order_id));
+      expect(ours.length).toBe(2);
+      const answer = await fn.invoke(sqsEvent(ours, await queueArn(names.ECOM_SQS_ANALYTICS_QUEUE)));
+      expect(answer).toEqual({ status: 200, body: { batchItemFailures: [] } });
+      const [alert] = await receive(alerts, 1);
+      expect(JSON.parse(alert!.Body!).data).toMatchObject({ order_id: 21, alert: "large_order", total: 1800, threshold: 1000 });
+      expect(counters(fn, "analytics")).toMatchObject({ received: 2, processed: 2, alerts: 1 });
+    } finally {
+      await fn.stop();
+    }
+  }, 120_000);
+
   test("a setting the function cannot run with is reported as its init error", async () => {
     const fn = await startFunction({ ECOM_ROLE: "all" });
     try {
