@@ -12,6 +12,7 @@ import { replay } from "../roles/dlq.ts";
 import { writeFailure } from "../db/health.ts";
 import { WriteProbe } from "../db/probe.ts";
 import { StoreError } from "../store/types.ts";
+import { customerPage } from "../store/order-cursor.ts";
 
 export interface ApiInfo {
   version: string;
@@ -162,6 +163,15 @@ function methodsFor(app: Hono, path: string): string[] {
 
 /** A client's value echoed in an error detail: at most 80 characters. */
 const shown = (value: string) => (value.length > 80 ? `${value.slice(0, 80)}...` : value);
+
+/** A path parameter that must be an int64 id of the data (order_id, customer_id): 0..2^53-1. */
+function idParam(c: Context, name: string): number {
+  const raw = c.req.param(name) ?? "";
+  if (!/^\d+$/.test(raw)) throw fail(400, "bad_request", `${name} ${shown(raw)} is not a non-negative integer`);
+  const id = Number(raw);
+  if (!Number.isSafeInteger(id)) throw fail(400, "bad_request", `${name} ${shown(raw)} is out of range: at most ${Number.MAX_SAFE_INTEGER}`);
+  return id;
+}
 const noDeadLetter = (id: string) => ({ error: "not_found", detail: `no dead letter ${shown(id)}` });
 
 /** The API; its `live` view samples every second until stopped (at shutdown, before the database closes). */
@@ -216,13 +226,19 @@ export function createApi(ctx: RoleContext, info: ApiInfo): Hono & { live: LiveS
   });
 
   app.get("/orders/:order_id", async (c) => {
-    const raw = c.req.param("order_id");
-    const id = Number(raw);
-    if (!/^\d+$/.test(raw)) throw fail(400, "bad_request", `order_id ${shown(raw)} is not a non-negative integer`);
-    if (!Number.isSafeInteger(id)) throw fail(400, "bad_request", `order_id ${shown(raw)} is out of range: at most ${Number.MAX_SAFE_INTEGER}`);
+    const id = idParam(c, "order_id");
     const fact = await ctx.store.getFact(id);
     if (!fact) return c.json({ error: "not_found", detail: `no order ${id}` }, 404);
     return c.json(fact);
+  });
+  app.get("/customers/:customer_id/orders", async (c) => {
+    const id = idParam(c, "customer_id");
+    try {
+      return c.json(await customerPage(ctx.store, id, { limit: limitOf(c, 100), cursor: query(c, "cursor") }));
+    } catch (error) {
+      if (error instanceof StoreError && !error.retryable) throw fail(400, "bad_request", error.message);
+      throw error;
+    }
   });
   app.get("/analytics", (c) => c.json(analyticsSnapshot(ctx.db, ctx.clock())));
 

@@ -13,7 +13,8 @@ import {
   type Order,
   type Payment,
 } from "../domain/model.ts";
-import { StoreError, type DeadLetterPage, type DeadLetterQuery, type DeadLetterUpdate, type PaymentOutcome, type Store } from "./types.ts";
+import { decodeOrderCursor, encodeOrderCursor } from "./order-cursor.ts";
+import { StoreError, type CustomerOrdersQuery, type FactPage, type DeadLetterPage, type DeadLetterQuery, type DeadLetterUpdate, type PaymentOutcome, type Store } from "./types.ts";
 
 type FactRow = typeof facts.$inferSelect;
 type DeadLetterRow = typeof deadLetters.$inferSelect;
@@ -159,6 +160,19 @@ export function createSqliteStore(handle: DbHandle, now: () => Date = () => new 
       guardRead("ordersByCustomer", () =>
         db.select().from(facts).where(eq(facts.customerId, customerId)).orderBy(desc(facts.creationDate), desc(facts.orderId)).limit(limit).all().map(toFact),
       ),
+
+    // The same scan, from the cursor on: one pass over the table a page.
+    customerOrders: (customerId: number, query: CustomerOrdersQuery) =>
+      guardRead("customerOrders", (): FactPage => {
+        const filters: SQL[] = [eq(facts.customerId, customerId)];
+        if (query.cursor) {
+          const after = decodeOrderCursor(query.cursor);
+          filters.push(or(lt(facts.creationDate, after.creationDate), and(eq(facts.creationDate, after.creationDate), lt(facts.orderId, after.orderId)))!);
+        }
+        const rows = db.select().from(facts).where(and(...filters)).orderBy(desc(facts.creationDate), desc(facts.orderId)).limit(query.limit + 1).all().map(toFact);
+        const items = rows.slice(0, query.limit);
+        return { items, next: rows.length > query.limit ? encodeOrderCursor(items[items.length - 1]!) : null };
+      }),
 
     putDeadLetters: (records: DeadLetterInput[], nextRetryAt: string | null) =>
       guard("putDeadLetters", () => {

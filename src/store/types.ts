@@ -27,6 +27,19 @@ export interface DeadLetterPage {
   next: string | null;
 }
 
+export interface CustomerOrdersQuery {
+  /** 1..1000 */
+  limit: number;
+  /** Opaque cursor from a previous page's `next`. */
+  cursor?: string;
+}
+
+export interface FactPage {
+  items: Fact[];
+  /** Cursor of the next page, or null when this is the last. */
+  next: string | null;
+}
+
 export interface DeadLetterUpdate {
   id: string;
   status?: DeadLetterStatus;
@@ -86,6 +99,12 @@ export interface Store {
   getFact(orderId: number): Promise<Fact | null>;
   /** Orders of one customer, newest creation_date first. */
   ordersByCustomer(customerId: number, limit: number): Promise<Fact[]>;
+  /**
+   * One customer's fact rows (payment columns from the fact rows), newest creation_date first, then highest order_id;
+   * a page of at most `limit`, `next` the cursor of the following page (null on the last). GET
+   * /customers/:customer_id/orders; a store without it is paged by the API over `ordersByCustomer` (see customerPage).
+   */
+  customerOrders?(customerId: number, query: CustomerOrdersQuery): Promise<FactPage>;
   /**
    * Only for a store in the data dir's own SQLite database: `upsertOrders` and `applyPayments`, synchronous, on the
    * caller's open transaction (same connection), so a role commits the effect with its inbox entries, counters and

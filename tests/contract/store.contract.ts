@@ -1,6 +1,7 @@
-// The store contract: written once, run against every Store implementation (SQLite, Cassandra).
+// The store contract: written once, run against every Store implementation (SQLite, Cassandra, DynamoDB).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { DeadLetterInput, Order, Payment } from "../../src/domain/model.ts";
+import { customerPage } from "../../src/store/order-cursor.ts";
 import type { DuplicateCharge, Store } from "../../src/store/types.ts";
 
 const order = (id: number, over: Partial<Order> = {}): Order => ({
@@ -102,6 +103,24 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
       await store.upsertOrders([order(401, { customer_id: 4242, creation_date: "2026-02-01T00:00:00.000Z" }), order(402, { customer_id: 4242, creation_date: "2026-03-01T00:00:00.000Z" }), order(403, { customer_id: 4242, creation_date: "2026-01-01T00:00:00.000Z" })]);
       expect((await store.ordersByCustomer(4242, 10)).map((f) => f.order_id)).toEqual([402, 401, 403]);
       expect((await store.ordersByCustomer(4242, 2)).map((f) => f.order_id)).toEqual([402, 401]);
+    });
+
+    test("a customer's orders page by page (GET /customers/:id/orders): newest first, payment columns from the fact rows", async () => {
+      await store.upsertOrders([order(411, { customer_id: 4252, creation_date: "2026-02-01T00:00:00.000Z" }), order(412, { customer_id: 4252, creation_date: "2026-03-01T00:00:00.000Z" }), order(413, { customer_id: 4252, creation_date: "2026-01-01T00:00:00.000Z" })]);
+      await store.upsertOrders([order(414, { customer_id: 4253, creation_date: "2026-04-01T00:00:00.000Z" })]);
+      expect(await store.applyPayments([payment(51, 411)])).toEqual(["applied"]);
+      const all = await customerPage(store, 4252, { limit: 10 });
+      expect(all.items.map((f) => f.order_id)).toEqual([412, 411, 413]);
+      expect(all.next).toBeNull();
+      expect(all.items[1]).toEqual((await store.getFact(411))!);
+      expect(all.items[1]).toMatchObject({ payment_id: 51, card_last_four: "4242", payment_status: "completed" });
+      expect(all.items[0]).toMatchObject({ payment_id: null, payment_status: null });
+      const first = await customerPage(store, 4252, { limit: 2 });
+      expect(first.items.map((f) => f.order_id)).toEqual([412, 411]);
+      expect(typeof first.next).toBe("string");
+      expect(await customerPage(store, 4252, { limit: 2, cursor: first.next! })).toEqual({ items: [all.items[2]!], next: null });
+      expect(await customerPage(store, 777_777, { limit: 5 })).toEqual({ items: [], next: null });
+      await expect(customerPage(store, 4252, { limit: 2, cursor: "not-a-cursor" })).rejects.toMatchObject({ name: "StoreError", retryable: false });
     });
 
     test("putDeadLetters inserts pending records and merges repeats", async () => {

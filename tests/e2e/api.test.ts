@@ -141,6 +141,30 @@ describe("the API of a running instance (all roles, embedded defaults)", () => {
     expect(await errorOf(app.request("/nope"))).toEqual([404, { error: "not_found", detail: "no route for GET /nope" }]);
   }, 60_000);
 
+  test("GET /customers/:customer_id/orders: that customer's fact rows newest first, paged by limit and cursor; 400s", async () => {
+    const customer = 880_001;
+    const orders = [3, 1, 4, 2].map((day) => order({ customer_id: customer, creation_date: `2026-04-0${day}T08:00:00.000Z` }));
+    const other = order({ customer_id: customer + 1 });
+    const paid = payment(orders[1]!.order_id);
+    await inject.publish("orders", ...[...orders, other].map((o) => envelope("order", o)));
+    await inject.idle();
+    await inject.publish("payments", envelope("payment", paid));
+    await inject.idle();
+    const unpaid = { payment_id: null, payment_method: null, card_last_four: null, payment_status: null, payment_datetime: null };
+    const { order_id: _, ...paymentColumns } = paid;
+    // Newest first: days 4, 3, 2, 1; the day-1 order carries its payment.
+    const expected = [orders[2]!, orders[0]!, orders[3]!, orders[1]!].map((o) => ({ ...o, ...(o === orders[1] ? paymentColumns : unpaid) }));
+    expect(await app.get(`/customers/${customer}/orders`)).toEqual({ items: expected, next: null });
+    const first = await app.get(`/customers/${customer}/orders?limit=3`);
+    expect(first.items).toEqual(expected.slice(0, 3));
+    expect(typeof first.next).toBe("string");
+    expect(await app.get(`/customers/${customer}/orders?limit=3&cursor=${first.next}`)).toEqual({ items: expected.slice(3), next: null });
+    expect(await app.get("/customers/424242/orders")).toEqual({ items: [], next: null });
+    expect(await errorOf(app.request("/customers/x1/orders"))).toEqual([400, { error: "bad_request", detail: "customer_id x1 is not a non-negative integer" }]);
+    expect(await errorOf(app.request(`/customers/${customer}/orders?limit=0`))).toEqual([400, { error: "bad_request", detail: "limit=0 must be an integer in 1..1000" }]);
+    expect(await errorOf(app.request(`/customers/${customer}/orders?cursor=bogus`))).toEqual([400, { error: "bad_request", detail: 'cursor "bogus" is not one this API returned' }]);
+  }, 60_000);
+
   test("a known path with another method: 405 with Allow; long paths and ids are cut to 80 characters in the detail", async () => {
     for (const [method, path, allow] of [["PUT", "/status", "GET"], ["POST", "/orders/1", "GET"], ["GET", "/dlq/replay", null], ["PATCH", "/dlq/x", "GET, DELETE"], ["GET", "/dlq/x/replay", "POST"]] as const) {
       const res = await app.request(path, { method });

@@ -1,7 +1,8 @@
 // Fact items: orders written in BatchWriteItem chunks, payments matched with one conditional UpdateItem each.
 import { GetItemCommand, QueryCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Fact, Order, Payment } from "../../domain/model.ts";
-import type { PaymentOutcome } from "../types.ts";
+import { decodeOrderCursor, encodeOrderCursor } from "../order-cursor.ts";
+import type { CustomerOrdersQuery, FactPage, PaymentOutcome } from "../types.ts";
 import { lastPerKey, roundsByKey, type Requests } from "./batches.ts";
 import { isConditionFailed } from "./errors.ts";
 import { orderAttributes, orderKey, paymentAttributes, paymentItem, toFact, type Item } from "./items.ts";
@@ -168,5 +169,41 @@ export class Facts {
       const fact = byId.get(id);
       return fact && fact.customer_id === customerId ? [fact] : [];
     });
+  }
+
+  /** A page of ordersByCustomer's listing, from the cursor's index entry on (GET /customers/:customer_id/orders). */
+  async customerOrders(customerId: number, query: CustomerOrdersQuery): Promise<FactPage> {
+    const after = query.cursor ? decodeOrderCursor(query.cursor) : null;
+    const entries: { order_id: number; creation_date: string }[] = [];
+    let start: Item | undefined = after
+      ? { customer_id: { N: String(customerId) }, creation_date: { S: after.creationDate }, order_id: { N: String(after.orderId) } }
+      : undefined;
+    // One entry more than the page: whether a next page exists.
+    do {
+      const out = await this.reads.send(`orders of customer ${customerId}`, () =>
+        this.reads.client.send(
+          new QueryCommand({
+            TableName: this.tables.facts,
+            IndexName: INDEX.byCustomer,
+            KeyConditionExpression: "customer_id = :c",
+            ExpressionAttributeValues: { ":c": { N: String(customerId) } },
+            ScanIndexForward: false,
+            Limit: query.limit + 1 - entries.length,
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      for (const item of out.Items ?? []) entries.push({ order_id: Number(item.order_id!.N), creation_date: item.creation_date!.S! });
+      start = out.LastEvaluatedKey as Item | undefined;
+    } while (start && entries.length <= query.limit);
+    const page = entries.slice(0, query.limit);
+    const unique = [...new Set(page.map((e) => e.order_id))];
+    const found = unique.length ? await this.reads.batchGet(`read of ${describeIds("order", unique)}`, this.tables.facts, unique.map(orderKey)) : [];
+    const byId = new Map(found.map((item) => [Number(item.order_id!.N), toFact(item)]));
+    const items = unique.flatMap((id) => {
+      const fact = byId.get(id);
+      return fact && fact.customer_id === customerId ? [fact] : [];
+    });
+    return { items, next: entries.length > query.limit ? encodeOrderCursor(page[page.length - 1]!) : null };
   }
 }

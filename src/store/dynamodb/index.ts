@@ -2,7 +2,7 @@
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { DynamoConfig } from "../../config/types.ts";
 import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus, Fact, Order, Payment } from "../../domain/model.ts";
-import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, PaymentOutcome, SchemaStep, Store } from "../types.ts";
+import type { CustomerOrdersQuery, DeadLetterPage, FactPage, DeadLetterQuery, DeadLetterUpdate, PaymentOutcome, SchemaStep, Store } from "../types.ts";
 import { countRequests, Limiter, Requests } from "./batches.ts";
 import { DeadLetters } from "./dead-letters.ts";
 import { Facts } from "./facts.ts";
@@ -77,6 +77,9 @@ class DynamoStore implements Store {
   }
   ordersByCustomer(customerId: number, limit: number): Promise<Fact[]> {
     return this.facts.ordersByCustomer(customerId, limit);
+  }
+  customerOrders(customerId: number, query: CustomerOrdersQuery): Promise<FactPage> {
+    return this.facts.customerOrders(customerId, query);
   }
 
   putDeadLetters(records: DeadLetterInput[], nextRetryAt: string | null): Promise<void> {
