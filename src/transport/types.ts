@@ -35,7 +35,10 @@ export interface PublishResult {
 export interface Delivery {
   /** Broker-assigned message id (informational; the envelope id inside the body is the dedupe key). */
   messageId: string;
-  /** Raw body as received, decoded as UTF-8 (may be garbage: roles validate). For SNS-wrapped bodies this is still the raw SQS body: roles unwrap. */
+  /**
+   * Raw body as received, decoded as UTF-8 (may be garbage: roles validate). For SNS-wrapped bodies this is still
+   * the raw SQS body: roles unwrap.
+   */
   body: string;
   attributes: Record<string, string>;
   /** 1 on the first delivery, counting up on redelivery (when the broker reports it). */
@@ -124,7 +127,10 @@ export interface Transport {
   readonly outboxSink?: { append(messages: OutgoingMessage[]): void; wake(): void };
 }
 
-/** A message's size as brokers count it against their limits: the body's UTF-8 bytes plus each attribute's name, value and type. */
+/**
+ * A message's size as brokers count it against their limits: the body's UTF-8 bytes plus each attribute's name,
+ * value and type.
+ */
 export function messageBytes(message: OutgoingMessage): number {
   let bytes = Buffer.byteLength(message.body);
   for (const [key, value] of Object.entries(message.attributes ?? {})) {

@@ -7,7 +7,9 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** Runs `work` over items with at most `limit` calls in flight. */
-export async function forEachLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[], limit: number, work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await work(items[next++]!);

@@ -1,7 +1,10 @@
 // A promise-based wake-up shared by the broker transports (pollers waiting for buffer space, close waiting for
 // in-flight batches, the SNS backlog gate).
 
-/** Waiters resume on the next notify(), after `ms` when given, or when `signal` aborts; a finished wait leaves no waiter behind. */
+/**
+ * Waiters resume on the next notify(), after `ms` when given, or when `signal` aborts; a finished wait leaves no
+ * waiter behind.
+ */
 export class Signal {
   #waiters = new Set<() => void>();
 

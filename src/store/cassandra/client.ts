@@ -51,7 +51,8 @@ function tlsOptions(config: CassandraConfig): object | undefined {
       ca = [readFileSync(config.tlsCaFile)];
     } catch (error) {
       const why = (error as Error).message;
-      throw new StoreError(`--cassandra-tls-ca-file=${config.tlsCaFile} cannot be read: ${why}`, false, { cause: error });
+      const text = `--cassandra-tls-ca-file=${config.tlsCaFile} cannot be read: ${why}`;
+      throw new StoreError(text, false, { cause: error });
     }
   }
   return { ca, rejectUnauthorized: !config.tlsInsecure };
@@ -75,7 +76,10 @@ export function cassandraClientOptions(config: CassandraConfig): cassandra.Clien
     sslOptions: tlsOptions(config),
     socketOptions: { readTimeout: config.requestTimeoutMs, connectTimeout: Math.min(5000, config.requestTimeoutMs) },
     queryOptions: { consistency: read, prepare: true },
-    profiles: [new ExecutionProfile("read", { consistency: read }), new ExecutionProfile("write", { consistency: write })],
+    profiles: [
+      new ExecutionProfile("read", { consistency: read }),
+      new ExecutionProfile("write", { consistency: write }),
+    ],
     policies: {
       loadBalancing: new policies.loadBalancing.DefaultLoadBalancingPolicy({ localDc: config.localDc }),
       reconnection: new policies.reconnection.ConstantReconnectionPolicy(RECONNECT_DELAY_MS),

@@ -15,7 +15,9 @@ export function dayOf(iso: string, id: string): string {
  * The record a put of `input` leaves: a new pending one (attempts 1), or the stored one with attempts + 1, last seen,
  * reason, details and original refreshed, and pending again.
  */
-export function merged(input: DeadLetterInput, previous: DeadLetterRecord | null, nextRetryAt: string | null): DeadLetterRecord {
+export function merged(
+  input: DeadLetterInput, previous: DeadLetterRecord | null, nextRetryAt: string | null,
+): DeadLetterRecord {
   const retryAt = input.reason === "unmatched_order" ? nextRetryAt : null;
   const now = new Date().toISOString();
   if (previous) {

@@ -2,6 +2,7 @@
 // consistent and the scans of dead_letters_due clear of its tombstones.
 import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus } from "../../domain/model.ts";
 import { DEAD_LETTER_STATUSES } from "../../domain/model.ts";
+import { chunk } from "../../util/limit.ts";
 import { describeIds } from "../describe.ts";
 import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate } from "../types.ts";
 import { roundsByKey, type Statement } from "./batches.ts";
@@ -54,8 +55,7 @@ export class DeadLetters {
   /** Stored records (with the write time of their index columns) by id; absent ids are missing from the map. */
   private async read(ids: string[]): Promise<Map<string, Stored>> {
     const unique = [...new Set(ids)];
-    const chunks: string[][] = [];
-    for (let i = 0; i < unique.length; i += DEAD_LETTERS_PER_READ) chunks.push(unique.slice(i, i + DEAD_LETTERS_PER_READ));
+    const chunks = chunk(unique, DEAD_LETTERS_PER_READ);
     const pages = await Promise.all(
       chunks.map((chunk) => {
         const what = `read of ${describeIds("dead letter", chunk)}`;
@@ -79,13 +79,17 @@ export class DeadLetters {
   private async write(writes: { record: DeadLetterRecord; previous: DeadLetterRecord | null }[]): Promise<void> {
     if (writes.length === 0) return;
     const first = writes[0]!.record.id;
-    const what = `write of ${writes.length === 1 ? `dead letter ${first}` : `dead letters ${first} and ${writes.length - 1} more`}`;
+    const more = writes.length - 1;
+    const what = `write of ${more === 0 ? `dead letter ${first}` : `dead letters ${first} and ${more} more`}`;
     const records = writes.map(({ record: r }) => [{ query: this.cql.insertDeadLetter, params: deadLetterValues(r) }]);
     await this.session.writeAll(what, records, DEAD_LETTERS_PER_BATCH, false);
     const index = writes.map(({ record: r, previous }) => {
       const day = dayOf(r.first_seen, r.id);
       const statements: Statement[] = [
-        { query: this.cql.insertDeadLetterByDay, params: [day, r.first_seen, r.id, r.reason, r.status, r.next_retry_at] },
+        {
+          query: this.cql.insertDeadLetterByDay,
+          params: [day, r.first_seen, r.id, r.reason, r.status, r.next_retry_at],
+        },
         { query: this.cql.insertDeadLetterDay, params: [DAYS_BUCKET, day] },
       ];
       const [was, now] = [previous ? dueKey(previous) : null, dueKey(r)];
@@ -125,7 +129,9 @@ export class DeadLetters {
     const perDay = await Promise.all(
       days.map((d) => this.session.readAll(`list of dead letters of ${d.day}`, this.cql.selectDayKeys, [d.day])),
     );
-    return perDay.flat().map((r) => ({ day: r.day, first_seen: r.first_seen, id: r.id, reason: r.reason, status: r.status }));
+    return perDay
+      .flat()
+      .map((r) => ({ day: r.day, first_seen: r.first_seen, id: r.id, reason: r.reason, status: r.status }));
   }
 
   async get(id: string): Promise<DeadLetterRecord | null> {

@@ -19,7 +19,9 @@ const RETRYABLE_CODES = new Set<number>([
   types.responseErrorCodes.readTimeout,
   types.responseErrorCodes.truncateError,
 ]);
-const RETRYABLE_SOCKET_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
+const RETRYABLE_SOCKET_CODES = new Set([
+  "ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH",
+]);
 
 /** Errors that retrying cannot fix: bad arguments (e.g. an unknown local DC), credentials, invalid queries. */
 function isPermanent(error: unknown): boolean {

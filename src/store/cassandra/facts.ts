@@ -10,7 +10,7 @@ import type { Cql } from "./statements.ts";
 
 const { types } = cassandra;
 
-/** Order keys read per `IN` query (keys owned by one replica): ~45 us of server CPU per key against ~100 us read alone. */
+/** Order keys per `IN` query (keys of one replica): ~45 us of server CPU per key against ~100 us read alone. */
 const KEYS_PER_READ = 50;
 /**
  * Orders this store has written (and Cassandra confirmed) whose keys it remembers, so that a payment for one of them
@@ -54,8 +54,8 @@ export class Facts {
         // Order columns only: the payment this store knows the row holds stays known.
         const had = this.knownOrders.get(o.order_id);
         const payment = { payment_id: had?.payment_id ?? null, payment_status: had?.payment_status ?? null };
-        const key = { customer_id: long(o.customer_id), creation_date: o.creation_date, price: o.price, quantity: o.quantity };
-        this.remember(o.order_id, { ...key, ...payment });
+        const key = { customer_id: long(o.customer_id), creation_date: o.creation_date };
+        this.remember(o.order_id, { ...key, price: o.price, quantity: o.quantity, ...payment });
       }
     }
   }
@@ -100,7 +100,8 @@ export class Facts {
       if (!row) return "unmatched";
       if (row.payment_id !== null && row.payment_id !== p.payment_id && row.payment_status === "completed") {
         charged.push(p);
-        return { outcome: "duplicate_charge", kept_payment_id: row.payment_id, price: row.price, quantity: row.quantity };
+        const amount = { price: row.price, quantity: row.quantity };
+        return { outcome: "duplicate_charge", kept_payment_id: row.payment_id, ...amount };
       }
       applied.push(p);
       // The key a statement carries is read before this payment changes the row's state.
@@ -122,8 +123,8 @@ export class Facts {
   }
 
   /**
-   * order_id → the fact row's orders_by_customer key, for the orders that exist: the ones this store wrote from memory,
-   * the others by one `IN` read per KEYS_PER_READ keys owned by the same replica, sent to that replica.
+   * order_id → the fact row's key, amount and payment, for the orders that exist: the ones this store wrote from
+   * memory, the others by one `IN` read per KEYS_PER_READ keys owned by the same replica, sent to that replica.
    */
   private async orderKeys(orderIds: number[]): Promise<Map<number, OrderKey>> {
     const keys = new Map<number, OrderKey>();

@@ -1,5 +1,5 @@
 // The Cassandra schema: the statements of cassandra/schema.cql, migrate (what it created or found) and the check.
-// @ts-ignore: Bun imports the file as a string (and embeds it in a compiled binary); TypeScript has no *.cql declaration.
+// @ts-ignore: Bun imports the file as a string (embedded in a compiled binary); TypeScript has no *.cql declaration.
 import schemaCql from "../../../cassandra/schema.cql" with { type: "text" };
 import { SchemaMissingError, type SchemaStep } from "../types.ts";
 import { retried } from "./errors.ts";

@@ -106,7 +106,7 @@ export class Session {
     return replicaOf(this.client, this.keyspace);
   }
 
-  /** Writes statements (no two of one row) in unlogged batches grouped by replica (see replicaBatches), concurrently. */
+  /** Writes statements (no two of one row) in unlogged batches by replica (see replicaBatches), concurrently. */
   async writeRouted(what: string, statements: Routed[]): Promise<void> {
     await Promise.all(replicaBatches(statements, this.replicas()).map((batch) => this.batch(what, batch, false)));
   }

@@ -23,7 +23,8 @@ export function cqlFor(ks: string) {
     updateByCustomerPayment: `UPDATE ${ks}.orders_by_customer SET ${PAYMENT_SET} ` +
       "WHERE customer_id = ? AND creation_date = ? AND order_id = ?",
     insertPaymentById: `INSERT INTO ${ks}.payments_by_id ` +
-      "(payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime) VALUES (?, ?, ?, ?, ?, ?)",
+      "(payment_id, order_id, payment_method, card_last_four, payment_status, payment_datetime) " +
+      "VALUES (?, ?, ?, ?, ?, ?)",
     selectFact: `SELECT ${FACT_COLUMNS} FROM ${ks}.orders_payments_facts WHERE order_id = ?`,
     selectCustomerOrders: `SELECT creation_date, order_id FROM ${ks}.orders_by_customer WHERE customer_id = ?`,
     selectDeadLetter: `SELECT ${DEAD_LETTER_COLUMNS} FROM ${ks}.dead_letters WHERE id = ?`,

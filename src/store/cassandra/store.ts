@@ -2,8 +2,8 @@
 import type cassandra from "cassandra-driver";
 import type { CassandraConfig } from "../../config/types.ts";
 import { CQL_MAP, KEYSPACE_NAME } from "../../config/settings.ts";
-import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus, Fact } from "../../domain/model.ts";
-import type { Order, Payment } from "../../domain/model.ts";
+import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus } from "../../domain/model.ts";
+import type { Fact, Order, Payment } from "../../domain/model.ts";
 import type { DeadLetterPage, DeadLetterQuery, DeadLetterUpdate, PaymentOutcome, SchemaStep, Store } from "../types.ts";
 import { StoreError } from "../types.ts";
 import { connect, type StoreLogger } from "./client.ts";
@@ -24,8 +24,10 @@ function checkKeyspace(keyspace: string): string {
   return keyspace;
 }
 
-/** Connects to the cluster and returns the Cassandra store (kind "cassandra"). Rejects with a StoreError if it cannot. */
-export async function createCassandraStore(config: CassandraConfig, opts: { logger?: StoreLogger } = {}): Promise<Store> {
+/** Connects to the cluster and returns the Cassandra store. Rejects with a StoreError if it cannot. */
+export async function createCassandraStore(
+  config: CassandraConfig, opts: { logger?: StoreLogger } = {},
+): Promise<Store> {
   const keyspace = checkKeyspace(config.keyspace);
   if (!CQL_MAP.test(config.replication)) {
     throw new StoreError(

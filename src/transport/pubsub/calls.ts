@@ -65,7 +65,8 @@ export function createClient(config: PubsubConfig): PubSub {
   // The configured emulator wins over PUBSUB_EMULATOR_HOST (the client reads that only without apiEndpoint).
   // A fixed universeDomain stops google-auth from probing the GCE metadata server for credentials the emulator ignores.
   if (config.emulatorHost) {
-    Object.assign(clientOptions, { apiEndpoint: config.emulatorHost, emulatorMode: true, universeDomain: "googleapis.com" });
+    const emulator = { apiEndpoint: config.emulatorHost, emulatorMode: true, universeDomain: "googleapis.com" };
+    Object.assign(clientOptions, emulator);
   }
   return new PubSub(clientOptions);
 }

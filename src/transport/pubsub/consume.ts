@@ -1,5 +1,6 @@
 // Consuming a Pub/Sub subscription: streaming pull with flow control, batches to the handler, delayed nacks, reopening.
-import { Duration, SubscriptionCloseBehaviors, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
+import { Duration, SubscriptionCloseBehaviors } from "@google-cloud/pubsub";
+import type { Message, PubSub, Subscription } from "@google-cloud/pubsub";
 import type { PubsubConfig } from "../../config/types.ts";
 import { pause as sleep } from "../../util/pause.ts";
 import { backoffMs } from "../../util/retry.ts";
@@ -66,7 +67,11 @@ export function subscribeStream(
   const sub: Subscription = client.subscription(name, {
     minAckDeadline: ackDeadline,
     maxAckDeadline: ackDeadline,
-    streamingOptions: { maxStreams: config.streams, retryMinBackoff: STREAM_RETRY_MIN, retryMaxBackoff: STREAM_RETRY_MAX },
+    streamingOptions: {
+      maxStreams: config.streams,
+      retryMinBackoff: STREAM_RETRY_MIN,
+      retryMaxBackoff: STREAM_RETRY_MAX,
+    },
     flowControl: { maxMessages: config.maxMessages, allowExcessMessages: false },
     batching: { callOptions: boundedCall(ackCallBudgetMs(config.ackDeadlineSeconds)) },
     closeOptions: { behavior: SubscriptionCloseBehaviors.WaitForProcessing, timeout: CLOSE_TIMEOUT },
@@ -157,7 +162,8 @@ export function subscribeStream(
     streamWarnedAt = now;
     const where = config.emulatorHost ? ` at ${config.emulatorHost}` : "";
     const stream = msg.message.startsWith("Subscriber stream");
-    const error = `Pub/Sub ${stream ? "streaming pull from" : "acknowledgement on"} "${name}"${where}: ${errorText(msg.error)}`;
+    const call = stream ? "streaming pull from" : "acknowledgement on";
+    const error = `Pub/Sub ${call} "${name}"${where}: ${errorText(msg.error)}`;
     const text = stream
       ? "pubsub subscriber stream failed; the client retries it"
       : "pubsub acknowledgement failed; a message left unacknowledged is redelivered";

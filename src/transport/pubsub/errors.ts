@@ -33,7 +33,8 @@ export function isRetryablePubsubError(error: unknown): boolean {
   const code = grpcCode(error);
   if (code !== undefined) return RETRYABLE_CODES.has(code);
   const e = (error ?? {}) as GrpcLikeError;
-  return typeof e.code === "string" && /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|AI_AGAIN|HOSTUNREACH|NETUNREACH)$/.test(e.code);
+  const network = /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|AI_AGAIN|HOSTUNREACH|NETUNREACH)$/;
+  return typeof e.code === "string" && network.test(e.code);
 }
 
 /**

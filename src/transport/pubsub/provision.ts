@@ -76,7 +76,8 @@ export class Provisioner {
       (policy?.deadLetterTopic ? Number(policy.maxDeliveryAttempts) : 0) ===
         (wanted.deadLetterPolicy?.maxDeliveryAttempts ?? 0);
     if (samePolicy && current.ackDeadlineSeconds === wanted.ackDeadlineSeconds) return { resource, action: "exists" };
-    const metadata = { ackDeadlineSeconds: wanted.ackDeadlineSeconds, deadLetterPolicy: wanted.deadLetterPolicy ?? null };
+    const deadLetterPolicy = wanted.deadLetterPolicy ?? null;
+    const metadata = { ackDeadlineSeconds: wanted.ackDeadlineSeconds, deadLetterPolicy };
     await handle.setMetadata(metadata, { timeout: ADMIN_TIMEOUT_MS });
     return { resource, action: "updated" };
   }
@@ -117,7 +118,8 @@ export class Provisioner {
       const steps: ProvisionStep[] = [];
       for (const s of SUBSCRIPTIONS) {
         const name = this.config.subscriptions[s];
-        steps.push(await this.remove(`pubsub subscription ${name}`, () => this.client.subscription(name).delete(gaxOpts)));
+        const del = () => this.client.subscription(name).delete(gaxOpts);
+        steps.push(await this.remove(`pubsub subscription ${name}`, del));
       }
       for (const t of TOPICS) {
         const name = this.config.topics[t];

@@ -29,7 +29,8 @@ export function createPubsubTransport(config: PubsubConfig, opts: PubsubOptions 
     kind: "pubsub",
     maxMessageBytes: MAX_MESSAGE_BYTES,
     async publish(messages, signal) {
-      if (closed) throw new TransportError("pubsub transport is closed", false, { messageIds: messages.map((m) => m.id) });
+      const messageIds = messages.map((m) => m.id);
+      if (closed) throw new TransportError("pubsub transport is closed", false, { messageIds });
       return publisher.publish(messages, signal);
     },
     subscribe(subscription, handler, options) {

@@ -54,7 +54,8 @@ export class Backlog {
           { abortSignal: signal },
         );
         const a = answer.Attributes;
-        b.estimate = Number(a?.ApproximateNumberOfMessages ?? 0) + Number(a?.ApproximateNumberOfMessagesNotVisible ?? 0);
+        const [waiting, inFlight] = [a?.ApproximateNumberOfMessages, a?.ApproximateNumberOfMessagesNotVisible];
+        b.estimate = Number(waiting ?? 0) + Number(inFlight ?? 0);
       } catch (error) {
         // Depth unknown: admit rather than stall the relay on a failing GetQueueAttributes.
         const text = wrap(error, "SQS GetQueueAttributes").message;

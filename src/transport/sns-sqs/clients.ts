@@ -42,7 +42,8 @@ export class Clients {
     do {
       const page = await this.sns.send(new ListTopicsCommand({ NextToken: token }), { abortSignal: signal });
       for (const topic of page.Topics ?? []) {
-        if (topic.TopicArn) this.topicArns.set(topic.TopicArn.slice(topic.TopicArn.lastIndexOf(":") + 1), topic.TopicArn);
+        const arn = topic.TopicArn;
+        if (arn) this.topicArns.set(arn.slice(arn.lastIndexOf(":") + 1), arn);
       }
       token = page.NextToken;
     } while (token);

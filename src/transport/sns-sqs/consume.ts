@@ -138,7 +138,8 @@ export function subscribeQueues(
         if (stopping) return;
         failures++;
         const wrapped = wrap(error, `SQS ReceiveMessage from "${source.queue}"`);
-        const fields = { subscription, queue: source.queue, error: wrapped.message, retryable: wrapped.retryable, failures };
+        const { message: text, retryable } = wrapped;
+        const fields = { subscription, queue: source.queue, error: text, retryable, failures };
         log.warn(fields, "sqs receive failed; backing off");
         await sleep(backoffMs(failures, BACKOFF), stop.signal);
       } finally {

@@ -2,7 +2,9 @@
 import type { MessageAttributeValue as SnsAttributeValue } from "@aws-sdk/client-sns";
 import type { Message as SqsMessage } from "@aws-sdk/client-sqs";
 
-export function snsAttributes(attributes: Record<string, string> | undefined): Record<string, SnsAttributeValue> | undefined {
+export function snsAttributes(
+  attributes: Record<string, string> | undefined,
+): Record<string, SnsAttributeValue> | undefined {
   if (!attributes) return undefined;
   const entries = Object.entries(attributes);
   if (entries.length === 0) return undefined;
@@ -18,7 +20,8 @@ export function deliveryAttributes(message: SqsMessage): Record<string, string> 
   }
   if (Object.keys(attributes).length > 0 || !message.Body?.includes('"Notification"')) return attributes;
   try {
-    const envelope = JSON.parse(message.Body) as { Type?: string; MessageAttributes?: Record<string, { Value?: string }> };
+    type Envelope = { Type?: string; MessageAttributes?: Record<string, { Value?: string }> };
+    const envelope = JSON.parse(message.Body) as Envelope;
     if (envelope.Type !== "Notification") return attributes;
     for (const [key, value] of Object.entries(envelope.MessageAttributes ?? {})) {
       if (typeof value?.Value === "string") attributes[key] = value.Value;

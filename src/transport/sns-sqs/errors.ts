@@ -4,7 +4,8 @@ import { TransportError } from "../types.ts";
 
 export function wrap(error: unknown, what: string, messageIds?: string[]): TransportError {
   if (error instanceof TransportError) return error;
-  return new TransportError(`${what}: ${awsErrorText(error)}`, isRetryableAwsError(error), { cause: error, messageIds });
+  const retryable = isRetryableAwsError(error);
+  return new TransportError(`${what}: ${awsErrorText(error)}`, retryable, { cause: error, messageIds });
 }
 
 export function isQueueMissing(error: unknown): boolean {

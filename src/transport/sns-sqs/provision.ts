@@ -31,11 +31,14 @@ function sameJson(a: string | undefined, b: string): boolean {
   }
 }
 
-function sameRedrive(current: string | undefined, wanted: { deadLetterTargetArn: string; maxReceiveCount: number }): boolean {
+type Redrive = { deadLetterTargetArn: string; maxReceiveCount: number };
+
+function sameRedrive(current: string | undefined, wanted: Redrive): boolean {
   if (!current) return false;
   try {
     const parsed = JSON.parse(current) as { deadLetterTargetArn?: string; maxReceiveCount?: number | string };
-    return parsed.deadLetterTargetArn === wanted.deadLetterTargetArn && Number(parsed.maxReceiveCount) === wanted.maxReceiveCount;
+    const sameTarget = parsed.deadLetterTargetArn === wanted.deadLetterTargetArn;
+    return sameTarget && Number(parsed.maxReceiveCount) === wanted.maxReceiveCount;
   } catch {
     return false;
   }
@@ -132,16 +135,15 @@ async function ensureSubscription(
   const existing = await findSubscription(c, topic, queueArn);
   if (!existing) {
     const attributes = { RawMessageDelivery: raw };
-    await c.sns.send(
-      new SubscribeCommand({ TopicArn: topic, Protocol: "sqs", Endpoint: queueArn, Attributes: attributes, ReturnSubscriptionArn: true }),
-    );
+    const subscribe = { TopicArn: topic, Protocol: "sqs", Endpoint: queueArn, Attributes: attributes };
+    await c.sns.send(new SubscribeCommand({ ...subscribe, ReturnSubscriptionArn: true }));
     return { resource, action: "created" };
   }
-  const attributes = (await c.sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: existing }))).Attributes ?? {};
+  const answer = await c.sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: existing }));
+  const attributes = answer.Attributes ?? {};
   if ((attributes.RawMessageDelivery ?? "false") === raw) return { resource, action: "exists" };
-  await c.sns.send(
-    new SetSubscriptionAttributesCommand({ SubscriptionArn: existing, AttributeName: "RawMessageDelivery", AttributeValue: raw }),
-  );
+  const change = { SubscriptionArn: existing, AttributeName: "RawMessageDelivery", AttributeValue: raw };
+  await c.sns.send(new SetSubscriptionAttributesCommand(change));
   return { resource, action: "updated" };
 }
 
@@ -154,7 +156,8 @@ async function provisionSubscription(
   if (REDRIVEN.includes(subscription)) {
     const dlq = await ensureQueue(c, dlqName(queueName), { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) });
     steps.push(dlq.step);
-    attributes.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: c.config.maxReceiveCount });
+    const redrive: Redrive = { deadLetterTargetArn: dlq.arn, maxReceiveCount: c.config.maxReceiveCount };
+    attributes.RedrivePolicy = JSON.stringify(redrive);
   }
   const topicName = c.config.topics[TOPIC_OF_SUBSCRIPTION[subscription]];
   const topic = topics.get(TOPIC_OF_SUBSCRIPTION[subscription])!;

@@ -120,7 +120,8 @@ export class Publisher {
         for (const batch of publishBatches(list)) work.push({ topic, arn, batch });
       } catch (error) {
         const cause = wrap(error, `publish to ${topic}`);
-        const wrapped = new TransportError(cause.message, cause.retryable, { cause, messageIds: list.map((m) => m.id) });
+        const messageIds = list.map((m) => m.id);
+        const wrapped = new TransportError(cause.message, cause.retryable, { cause, messageIds });
         for (const m of list) failed.push({ id: m.id, error: wrapped });
       }
     }

@@ -72,7 +72,11 @@ export function changeVisibility(c: Clients, held: Held[], seconds: (h: Held) =>
     c.sqs.send(
       new ChangeMessageVisibilityBatchCommand({
         QueueUrl: url,
-        Entries: entries.map(({ id, h }) => ({ Id: id, ReceiptHandle: h.receiptHandle, VisibilityTimeout: seconds(h) })),
+        Entries: entries.map(({ id, h }) => ({
+          Id: id,
+          ReceiptHandle: h.receiptHandle,
+          VisibilityTimeout: seconds(h),
+        })),
       }),
     ),
   );

@@ -33,7 +33,8 @@ export function createSnsSqsTransport(config: AwsConfig, opts: SnsSqsOptions = {
     kind: "sns-sqs",
     maxMessageBytes: SNS_BATCH_BYTES,
     async publish(messages, signal) {
-      if (closed) throw new TransportError("sns-sqs transport is closed", false, { messageIds: messages.map((m) => m.id) });
+      const messageIds = messages.map((m) => m.id);
+      if (closed) throw new TransportError("sns-sqs transport is closed", false, { messageIds });
       return publisher.publish(messages, signal);
     },
     subscribe(subscription, handler, options) {
