@@ -33,7 +33,7 @@ describe.skipIf(!available)("--store=dynamodb, end to end on moto", () => {
     // the tables are still there: ecom starts on them without --auto-migrate
     const app = await startEcom(["--role=order", ...storeArgs(p), `--data-dir=${tempDir()}`]);
     try {
-      expect(await app.get("/readyz")).toEqual({ ready: true, transport: "ok", store: "ok" });
+      expect(await app.get("/readyz")).toEqual({ ready: true, transport: "ok", store: "ok", data_dir: "ok" });
       expect(await app.stop()).toBe(0);
     } finally {
       app.proc.kill("SIGKILL");

@@ -6,6 +6,7 @@ import {
   type KeysAndAttributes,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
+import { chunk } from "../../util/limit.ts";
 import { StoreError } from "../types.ts";
 import { backoffMs, isRetryable, toStoreError } from "./errors.ts";
 import type { Item } from "./items.ts";
@@ -103,9 +104,7 @@ export class Requests {
    * UNPROCESSED_ROUNDS rounds the call rejects as retryable, the items still unwritten named by count.
    */
   async batchWrite(what: string, table: string, requests: WriteRequest[]): Promise<void> {
-    const chunks: WriteRequest[][] = [];
-    for (let i = 0; i < requests.length; i += WRITES_PER_BATCH) chunks.push(requests.slice(i, i + WRITES_PER_BATCH));
-    await Promise.all(chunks.map((chunk) => this.writeChunk(what, table, chunk)));
+    await Promise.all(chunk(requests, WRITES_PER_BATCH).map((c) => this.writeChunk(what, table, c)));
   }
 
   private async writeChunk(what: string, table: string, chunk: WriteRequest[]): Promise<void> {
@@ -127,9 +126,7 @@ export class Requests {
    * back-off. Keys must be distinct. `projection` names the attributes to read (all when absent).
    */
   async batchGet(what: string, table: string, keys: Item[], projection?: string[]): Promise<Item[]> {
-    const chunks: Item[][] = [];
-    for (let i = 0; i < keys.length; i += KEYS_PER_GET) chunks.push(keys.slice(i, i + KEYS_PER_GET));
-    const found = await Promise.all(chunks.map((chunk) => this.getChunk(what, table, chunk, projection)));
+    const found = await Promise.all(chunk(keys, KEYS_PER_GET).map((c) => this.getChunk(what, table, c, projection)));
     return found.flat();
   }
 

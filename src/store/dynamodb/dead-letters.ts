@@ -19,7 +19,7 @@ import { roundsByKey, type Requests } from "./batches.ts";
 import { isConditionFailed } from "./errors.ts";
 import { deadLetterItem, fitDeadLetter, mergeDeadLetter, toDeadLetter, type Item } from "./items.ts";
 import { INDEX } from "./names.ts";
-import { describeIds } from "./facts.ts";
+import { describeIds } from "../describe.ts";
 
 /** Writes of one record that met another writer's change in a row before the call gives up (retryable). */
 const CONFLICT_ROUNDS = 10;

@@ -4,6 +4,7 @@ import type { Fact, Order, Payment } from "../../domain/model.ts";
 import { decodeOrderCursor, encodeOrderCursor } from "../order-cursor.ts";
 import type { CustomerOrdersQuery, FactPage, PaymentOutcome } from "../types.ts";
 import { lastPerKey, roundsByKey, type Requests } from "./batches.ts";
+import { describeIds } from "../describe.ts";
 import { isConditionFailed } from "./errors.ts";
 import { orderAttributes, orderKey, paymentAttributes, paymentItem, toFact, type Item } from "./items.ts";
 import { INDEX, type TableNames } from "./names.ts";
@@ -14,11 +15,6 @@ import { INDEX, type TableNames } from "./names.ts";
  */
 export const KNOWN_ORDERS = 200_000;
 
-/** Records for an error message: `order 7`, `orders 7, 9` or `orders 7, 9 and 3 more`. */
-export function describeIds(noun: string, ids: (number | string)[]): string {
-  if (ids.length === 1) return `${noun} ${ids[0]}`;
-  return `${noun}s ${ids.slice(0, 2).join(", ")}${ids.length > 2 ? ` and ${ids.length - 2} more` : ""}`;
-}
 
 /** `SET #a0 = :a0, ...` over the attributes of `item` except `skip` (names go through placeholders: ITEM is reserved). */
 function setExpression(item: Item, skip: string[] = []) {

@@ -1,5 +1,6 @@
 // Amazon DynamoDB implementation of the Store port (SPEC §7): facts, payments by id and dead-letter records.
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { awsClientConfig } from "../../aws/client.ts";
 import type { DynamoConfig } from "../../config/types.ts";
 import type { DeadLetterInput, DeadLetterReason, DeadLetterRecord, DeadLetterStatus, Fact, Order, Payment } from "../../domain/model.ts";
 import type { CustomerOrdersQuery, DeadLetterPage, FactPage, DeadLetterQuery, DeadLetterUpdate, PaymentOutcome, SchemaStep, Store } from "../types.ts";
@@ -17,8 +18,6 @@ export { requestCounts } from "./batches.ts";
 
 /** Requests in flight for the API's reads, beside the --dynamodb-concurrency of the pipeline's. */
 const API_READS = 8;
-/** Connecting may not wait longer than this, whatever the request timeout (a dead endpoint says so quickly). */
-const CONNECT_TIMEOUT_MS = 3000;
 
 /**
  * The SDK client: credentials from the standard AWS chain, the SDK's own retries off (the store retries with its
@@ -27,16 +26,8 @@ const CONNECT_TIMEOUT_MS = 3000;
  */
 export function dynamoClient(config: DynamoConfig): DynamoDBClient {
   const client = new DynamoDBClient({
-    region: config.region,
+    ...awsClientConfig({ region: config.region, maxAttempts: 1, requestTimeoutMs: config.requestTimeoutMs }),
     endpoint: config.endpoint,
-    maxAttempts: 1,
-    requestHandler: {
-      httpAgent: { keepAlive: true, maxSockets: Math.max(50, config.concurrency * 2) },
-      httpsAgent: { keepAlive: true, maxSockets: Math.max(50, config.concurrency * 2) },
-      connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, config.requestTimeoutMs),
-      requestTimeout: config.requestTimeoutMs,
-      throwOnRequestTimeout: true,
-    },
   });
   countRequests(client);
   return client;
