@@ -268,7 +268,8 @@ export function createLocalTransport(handle: DbHandle, options: LocalTransportOp
     const onWake = () => wake?.();
     set.add(onWake);
 
-    run(SQL.consumed, subscription);
+    // Marked as consumed when a role starts: beside busy processes it waits for the lock, as the registration does.
+    whenWritableSync(() => run(SQL.consumed, subscription));
     const worker = async () => {
       let failures = 0;
       while (running) {
