@@ -244,7 +244,7 @@ describe("split role layouts: each process's page shows what it has", () => {
 
   beforeAll(async () => {
     const shared = tempDir();
-    // One after the other: started together on a loaded machine, one of them can exit 'database is locked' at start.
+    // One after the other, so the page of each shows a process that is already up.
     producer = await startEcom(["--role=producer", "--rate=20", `--data-dir=${shared}`]);
     consumers = await startEcom(["--role=order,payment,dlq", `--data-dir=${shared}`]);
   }, 60_000);
