@@ -147,8 +147,11 @@ describe.skipIf(!available)("--store=dynamodb over SNS+SQS, on moto", () => {
     const consumerArgs = ["--role=order,payment,analytics,dlq", ...snsArgs(id), ...storeArgs(p), SLOW, `--data-dir=${dir}`];
     try {
       const first = await startEcom(consumerArgs);
-      await waitFor("some payments stored", async () => (await first.get("/status")).counters.payment.matched >= 100, { timeoutMs: 120_000, intervalMs: 50 });
-      await first.kill9();
+      try {
+        await waitFor("some payments stored", async () => (await first.get("/status")).counters.payment.matched >= 100, { timeoutMs: 120_000, intervalMs: 50 });
+      } finally {
+        await first.kill9();
+      }
       const app = await startEcom(consumerArgs);
       try {
         // the producer's counters live in its own data dir: the consumers' view plus its own
