@@ -169,7 +169,8 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     const byCustomer = await cql(`SELECT order_id, creation_date, item, payment_id FROM ${RUN}.orders_by_customer WHERE customer_id = ?`, [cassandra.types.Long.fromNumber(42)]);
     expect(byCustomer.rows.map(plain)).toEqual([
       { order_id: 1002, creation_date: "2026-11-21T09:00:00.000Z", item: "item-1002", payment_id: null },
-      { order_id: 1001, creation_date: "2026-11-20T10:00:00.000Z", item: "item-1001", payment_id: 5001 },
+      // Written with the order only: a payment no longer rewrites it (SPEC §6); the listing reads the fact rows.
+      { order_id: 1001, creation_date: "2026-11-20T10:00:00.000Z", item: "item-1001", payment_id: null },
       { order_id: 1003, creation_date: "2026-11-19T08:00:00.000Z", item: "item-1003", payment_id: null },
     ]);
 
@@ -213,7 +214,7 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     expect(await store.getFact(8600)).toEqual({ ...second, ...payment(9600, 8600) });
     expect(await store.getFact(8229)).toEqual({ ...many[229]!, ...payment(9229, 8229) });
     const byCustomer = await cql(`SELECT order_id, payment_id FROM ${RUN}.orders_by_customer WHERE customer_id = ?`, [cassandra.types.Long.fromNumber(908)]);
-    expect(byCustomer.rows.map(plain)).toEqual([{ order_id: 8600, payment_id: 9600 }]);
+    expect(byCustomer.rows.map(plain)).toEqual([{ order_id: 8600, payment_id: null }]);
     const byId = await cql(`SELECT payment_id FROM ${RUN}.payments_by_id WHERE payment_id IN ?`, [[9600, 9601, 9500, 9999].map((n) => cassandra.types.Long.fromNumber(n))]);
     expect(byId.rows.map((r) => r.payment_id.toNumber()).sort()).toEqual([9500, 9600, 9601]);
   });
@@ -238,8 +239,8 @@ describe.skipIf(!available)("cassandra store (real Cassandra)", () => {
     expect(await store.applyPayments([failed(7101, 3101), failed(7102, 3102)])).toEqual(["applied", "applied"]);
     const byCustomer = await cql(`SELECT order_id, creation_date, payment_id FROM ${RUN}.orders_by_customer WHERE customer_id = ?`, [cassandra.types.Long.fromNumber(61)]);
     expect(byCustomer.rows.map(plain)).toEqual([
-      { order_id: 3102, creation_date: "2026-11-21T10:00:00.000Z", payment_id: 7102 },
-      { order_id: 3101, creation_date: "2026-11-20T10:00:00.000Z", payment_id: 7101 },
+      { order_id: 3102, creation_date: "2026-11-21T10:00:00.000Z", payment_id: null },
+      { order_id: 3101, creation_date: "2026-11-20T10:00:00.000Z", payment_id: null },
     ]);
     expect(await other.getFact(3102)).toEqual({ ...order(3102, 61, "2026-11-21T10:00:00.000Z"), ...failed(7102, 3102) });
 

@@ -173,11 +173,8 @@ export class Facts {
       { query: this.cql.updateFactPayment, params: [...fields, orderId], partition: `f${p.order_id}`, key: orderId },
       this.paymentByIdStatement(p),
     ];
-    if (order.customer_id instanceof types.Long && order.creation_date !== null) {
-      const params = [...fields, order.customer_id, order.creation_date, orderId];
-      const partition = `c${order.customer_id.toString()}`;
-      statements.push({ query: this.cql.updateByCustomerPayment, params, partition, key: order.customer_id });
-    }
+    // orders_by_customer carries the order's columns only (SPEC §6): its listing reads payments from the fact rows.
+    void order;
     return statements;
   }
 
