@@ -43,7 +43,7 @@ export class Metrics {
   });
   readonly dataDirWritable = new Gauge({
     name: "ecom_data_dir_writable",
-    help: "0 from the first write the data dir refused (disk full, read-only) until the write probe succeeds again, else 1",
+    help: "0 from the first write the data dir refused (disk full, read-only) until the write probe succeeds, else 1",
     registers: [this.registry],
     collect() {
       this.set(writeFailure() ? 0 : 1);

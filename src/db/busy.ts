@@ -1,4 +1,4 @@
-// SQLite write contention: a short busy timeout blocks the thread briefly; longer waits happen here, off the event loop.
+// SQLite write contention: a short busy timeout blocks the thread briefly; longer waits happen here, off the loop.
 import { isStorageFailure, noteWriteFailure, refusedWrites } from "./health.ts";
 
 /** What this process met of other connections holding the write lock (shown in /metrics). */
@@ -39,7 +39,11 @@ export function noteBusy(): void {
  * `fn` must be safe to run again: a transaction that threw has been rolled back. When `signal` aborts, the wait
  * ends, `fn` runs once more, and its error then is thrown.
  */
-export async function whenWritable<T>(fn: () => T, signal?: AbortSignal, options: { storage?: "throw" | "wait" } = {}): Promise<T> {
+export async function whenWritable<T>(
+  fn: () => T,
+  signal?: AbortSignal,
+  options: { storage?: "throw" | "wait" } = {},
+): Promise<T> {
   const started = Date.now();
   let busyTries = 0;
   let storageTries = 0;
@@ -54,8 +58,8 @@ export async function whenWritable<T>(fn: () => T, signal?: AbortSignal, options
           contention.gaveUp++;
           throw error;
         }
-        // Up to 250 ms: every loop of the process (producer, relay, each consumer) tries on its own, and each try may
-        // block the thread for the busy timeout, so fewer tries leave more of the thread to the API while the lock lasts.
+        // Up to 250 ms: every loop of the process (producer, relay, each consumer) tries on its own, and each try
+        // may block the thread for the busy timeout: fewer tries leave more of the thread to the API meanwhile.
         delay = Math.min(250, 5 * 2 ** Math.min(busyTries++, 6));
       } else if (isStorageFailure(error)) {
         noteWriteFailure(error);
