@@ -307,7 +307,7 @@ async function publish(
     const first = last - all.length + 1;
     const broker = brokerName(config);
     const tty = process.stderr.isTTY === true;
-    const published = await relayUntilPublished(
+    const { published, lastError } = await relayUntilPublished(
       {
         pending: () => outbox.pendingBetween(first, last),
         lastError: () => outbox.lastErrorBetween(first, last),
@@ -323,10 +323,10 @@ async function publish(
     if (!published) {
       const byTopic = outbox.pendingByTopic(first, last);
       const kinds = [["orders", "order"], ["payments", "payment"], ["deadletters", "dead letter"]] as const;
-      const byKind = kinds.filter(([t]) => byTopic[t]).map(([t, word]) => `${byTopic[t]} ${word}${byTopic[t] === 1 ? "" : "s"}`).join(", ");
+      const byKind = kinds.filter(([t]) => byTopic[t]).map(([t, word]) => `${byTopic[t]!.toLocaleString("en-US")} ${word}${byTopic[t] === 1 ? "" : "s"}`).join(", ");
       const pending = outbox.pendingBetween(first, last);
       const timeout = formatDuration(config.producer.publishTimeoutMs);
-      console.error(timeoutMessage({ pending, total: all.length, byKind, broker, dataDir: config.dataDir, timeout, lastError: outbox.lastErrorBetween(first, last) }));
+      console.error(timeoutMessage({ pending, total: all.length, byKind, broker, dataDir: config.dataDir, timeout, lastError }));
       return 1;
     }
     console.log(`took ${checked.orders} orders and ${checked.payments} payments${deadLetters.length ? `; dead-lettered ${deadLetters.length} invalid record(s)` : ""}`);

@@ -33,8 +33,14 @@ export interface WaitOptions {
   idleMs?: number;
 }
 
-/** Relays until every row of the run is confirmed (true) or the timeout passes (false), reporting as it waits. */
-export async function relayUntilPublished(deps: WaitDeps, options: WaitOptions): Promise<boolean> {
+export interface WaitResult {
+  published: boolean;
+  /** The last publish error at the deadline, before the wait aborted its own publish (whose abort says nothing). */
+  lastError: string | null;
+}
+
+/** Relays until every row of the run is confirmed or the timeout passes, reporting as it waits. */
+export async function relayUntilPublished(deps: WaitDeps, options: WaitOptions): Promise<WaitResult> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const idleMs = options.idleMs ?? 200;
@@ -42,17 +48,21 @@ export async function relayUntilPublished(deps: WaitDeps, options: WaitOptions):
   const deadline = options.timeoutMs > 0 ? start + options.timeoutMs : Infinity;
   let nextReport = start + options.reportEveryMs;
   const abort = new AbortController();
+  let atDeadline: string | null | undefined;
   for (;;) {
     const pending = deps.pending();
-    if (pending === 0) return true;
+    if (pending === 0) return { published: true, lastError: null };
     const t = now();
     if (t >= nextReport) {
       deps.report({ pending, total: options.total, elapsedMs: t - start, lastError: deps.lastError(), relayedElsewhere: deps.relayedElsewhere() });
       nextReport = t + options.reportEveryMs;
     }
-    if (t >= deadline) return false;
+    if (t >= deadline) return { published: false, lastError: atDeadline ?? deps.lastError() };
     // A publish that outlasts the deadline is cut off there rather than holding the command for its own timeouts.
-    const timer = deadline === Infinity ? undefined : setTimeout(() => abort.abort(), deadline - t);
+    const timer = deadline === Infinity ? undefined : setTimeout(() => {
+      atDeadline = deps.lastError();
+      abort.abort();
+    }, deadline - t);
     let step = { claimed: 0, sent: 0 };
     try {
       step = await deps.drain(abort.signal);

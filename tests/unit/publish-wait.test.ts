@@ -31,14 +31,14 @@ function scene(opts: { total: number; perStep: number; upAt: number; error?: str
 describe("relayUntilPublished", () => {
   test("a broker that answers at once: done, nothing reported", async () => {
     const s = scene({ total: 25, perStep: 10, upAt: 0 });
-    expect(await relayUntilPublished(s.deps, { total: 25, timeoutMs: 10_000, reportEveryMs: 3_000 })).toBe(true);
+    expect(await relayUntilPublished(s.deps, { total: 25, timeoutMs: 10_000, reportEveryMs: 3_000 })).toEqual({ published: true, lastError: null });
     expect(s.reports).toEqual([]);
     expect(s.drains).toEqual([0, 0, 0]);
   });
 
   test("a broker that never answers: a report every interval naming the last error, then false at the timeout", async () => {
     const s = scene({ total: 7, perStep: 10, upAt: Infinity, error: "SNS PublishBatch: TimeoutError" });
-    expect(await relayUntilPublished(s.deps, { total: 7, timeoutMs: 10_000, reportEveryMs: 3_000 })).toBe(false);
+    expect(await relayUntilPublished(s.deps, { total: 7, timeoutMs: 10_000, reportEveryMs: 3_000 })).toEqual({ published: false, lastError: "SNS PublishBatch: TimeoutError" });
     expect(s.reports).toEqual([3_000, 6_000, 9_000].map((elapsedMs) => ({ pending: 7, total: 7, elapsedMs, lastError: "SNS PublishBatch: TimeoutError", relayedElsewhere: false })));
     expect(s.elapsed()).toBe(10_000);
     expect(s.pending()).toBe(7);
@@ -46,35 +46,40 @@ describe("relayUntilPublished", () => {
 
   test("a broker that comes back before the timeout: reports until then, then done", async () => {
     const s = scene({ total: 30, perStep: 10, upAt: 7_000, error: "connect ECONNREFUSED" });
-    expect(await relayUntilPublished(s.deps, { total: 30, timeoutMs: 60_000, reportEveryMs: 3_000 })).toBe(true);
+    expect((await relayUntilPublished(s.deps, { total: 30, timeoutMs: 60_000, reportEveryMs: 3_000 })).published).toBe(true);
     expect(s.reports.map((r) => [r.elapsedMs, r.pending, r.lastError])).toEqual([[3_000, 30, "connect ECONNREFUSED"], [6_000, 30, "connect ECONNREFUSED"]]);
     expect(s.pending()).toBe(0);
   });
 
   test("timeout 0 waits as long as it takes", async () => {
     const s = scene({ total: 5, perStep: 5, upAt: 3_600_000 });
-    expect(await relayUntilPublished(s.deps, { total: 5, timeoutMs: 0, reportEveryMs: 600_000 })).toBe(true);
+    expect((await relayUntilPublished(s.deps, { total: 5, timeoutMs: 0, reportEveryMs: 600_000 })).published).toBe(true);
     expect(s.reports.map((r) => r.elapsedMs)).toEqual([600_000, 1_200_000, 1_800_000, 2_400_000, 3_000_000, 3_600_000]);
   });
 
-  test("a publish still in flight at the deadline is aborted there", async () => {
+  test("a publish still in flight at the deadline is aborted there; the error reported is the one before the abort", async () => {
     let signal: AbortSignal | undefined;
+    let recorded: string | null = "SNS PublishBatch: TimeoutError: 35000 ms";
     const started = Date.now();
     const done = await relayUntilPublished(
       {
         pending: () => 3,
-        lastError: () => null,
+        lastError: () => recorded,
         relayedElsewhere: () => false,
         // A broker that never answers: the call ends only when its signal aborts.
         drain: (s) => new Promise((resolve) => {
           signal = s;
-          s.addEventListener("abort", () => resolve({ claimed: 3, sent: 0 }));
+          s.addEventListener("abort", () => {
+            // As the relay does: the aborted publish is released with its own error.
+            recorded = "AbortError: Request aborted";
+            resolve({ claimed: 3, sent: 0 });
+          });
         }),
         report: () => {},
       },
       { total: 3, timeoutMs: 150, reportEveryMs: 60_000 },
     );
-    expect(done).toBe(false);
+    expect(done).toEqual({ published: false, lastError: "SNS PublishBatch: TimeoutError: 35000 ms" });
     expect(signal?.aborted).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(Date.now() - started).toBeLessThan(5_000);
