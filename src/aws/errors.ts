@@ -37,6 +37,23 @@ export function isRetryableAwsError(error: unknown): boolean {
   return /socket hang up|connection (refused|reset|closed)|network/i.test(e.message ?? "");
 }
 
+const OVERLOAD_NAMES = new Set([
+  "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+  "TooManyRequestsException", "OverLimit", "RequestTimeout", "RequestTimeoutException", "TimeoutError",
+  "ServiceUnavailable", "SlowDown",
+]);
+
+/**
+ * Whether the server is overloaded rather than unreachable or wrong: it throttled, timed out or answered 503/429.
+ * A caller should then send fewer calls at once (a timed-out call may still be running on the server).
+ */
+export function isOverloadError(error: unknown): boolean {
+  const e = (error ?? {}) as AwsLikeError;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === 503 || status === 429) return true;
+  return (e.name !== undefined && OVERLOAD_NAMES.has(e.name)) || (e.code !== undefined && OVERLOAD_NAMES.has(e.code));
+}
+
 /** `Name: message`, what a person reads of an SDK error. */
 export function awsErrorText(error: unknown): string {
   const e = (error ?? {}) as AwsLikeError;

@@ -54,7 +54,8 @@ export async function relayUntilPublished(deps: WaitDeps, options: WaitOptions):
     if (pending === 0) return { published: true, lastError: null };
     const t = now();
     if (t >= nextReport) {
-      deps.report({ pending, total: options.total, elapsedMs: t - start, lastError: deps.lastError(), relayedElsewhere: deps.relayedElsewhere() });
+      const elapsedMs = t - start;
+      deps.report({ pending, total: options.total, elapsedMs, lastError: deps.lastError(), relayedElsewhere: deps.relayedElsewhere() });
       nextReport = t + options.reportEveryMs;
     }
     if (t >= deadline) return { published: false, lastError: atDeadline ?? deps.lastError() };
@@ -76,21 +77,26 @@ export async function relayUntilPublished(deps: WaitDeps, options: WaitOptions):
 }
 
 /** "1,234 of 6,200 messages" */
-const count = (n: number, of: number) => `${n.toLocaleString("en-US")} of ${of.toLocaleString("en-US")} message${of === 1 ? "" : "s"}`;
+const count = (n: number, of: number) =>
+  `${n.toLocaleString("en-US")} of ${of.toLocaleString("en-US")} message${of === 1 ? "" : "s"}`;
 
 /** The line a TTY gets every few seconds while the run's rows wait. */
 export function progressLine(progress: WaitProgress, broker: string): string {
   const who = progress.relayedElsewhere ? "; another ecom process on this data dir holds the relay and is publishing them" : "";
   const error = progress.lastError ? `; last error: ${progress.lastError}` : "";
-  return `produce: ${count(progress.pending, progress.total)} not yet published to ${broker} after ${Math.round(progress.elapsedMs / 1000)} s${who}${error}`;
+  const waited = Math.round(progress.elapsedMs / 1000);
+  return `produce: ${count(progress.pending, progress.total)} not yet published to ${broker} after ${waited} s${who}${error}`;
 }
 
 /** What `produce` says when --publish-timeout ends its wait. */
-export function timeoutMessage(args: { pending: number; total: number; byKind: string; broker: string; dataDir: string; timeout: string; lastError: string | null }): string {
+export function timeoutMessage(args: {
+  pending: number; total: number; byKind: string; broker: string; dataDir: string; timeout: string; lastError: string | null;
+}): string {
+  const error = args.lastError ? ` (last error: ${args.lastError})` : "";
   return (
-    `produce: gave up waiting after ${args.timeout} (--publish-timeout) with ${count(args.pending, args.total)} (${args.byKind}) still in the outbox of ` +
-    `${args.dataDir}, not yet published to ${args.broker}${args.lastError ? ` (last error: ${args.lastError})` : ""}. They are not lost: ` +
-    `any ecom process on the same data dir (--data-dir=${args.dataDir}) relays them once the broker answers; running produce again ` +
-    `would add the file a second time.`
+    `produce: gave up waiting after ${args.timeout} (--publish-timeout) with ${count(args.pending, args.total)} ` +
+    `(${args.byKind}) still in the outbox of ${args.dataDir}, not yet published to ${args.broker}${error}. ` +
+    `They are not lost: any ecom process on the same data dir (--data-dir=${args.dataDir}) relays them once the broker ` +
+    `answers; running produce again would add the file a second time.`
   );
 }

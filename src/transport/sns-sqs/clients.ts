@@ -19,6 +19,12 @@ export const dlqName = (queue: string) => `${queue}_dlq`;
 
 export class Clients {
   readonly sns: SNSClient;
+  /**
+   * For PublishBatch: one SDK attempt per call. The publisher retries failed entries itself, with back-off and a
+   * smaller window of calls after a timeout; SDK retries on top sent a batch up to 9 times per publish (3 x 3), each
+   * timed-out send still running on the server (moto: issue 20).
+   */
+  readonly snsPublish: SNSClient;
   readonly sqs: SQSClient;
   private readonly topicArns = new Map<string, string>();
   private topicListing: Promise<void> | undefined;
@@ -34,6 +40,7 @@ export class Clients {
     const requestTimeoutMs = config.waitTimeSeconds * 1000 + REQUEST_TIMEOUT_MARGIN_MS;
     const clientConfig = awsClientConfig({ region: config.region, maxAttempts, requestTimeoutMs });
     this.sns = new SNSClient({ ...clientConfig, endpoint: config.snsEndpoint });
+    this.snsPublish = new SNSClient({ ...clientConfig, maxAttempts: 1, endpoint: config.snsEndpoint });
     this.sqs = new SQSClient({ ...clientConfig, endpoint: config.sqsEndpoint });
   }
 
@@ -100,6 +107,7 @@ export class Clients {
 
   destroy(): void {
     this.sns.destroy();
+    this.snsPublish.destroy();
     this.sqs.destroy();
   }
 }

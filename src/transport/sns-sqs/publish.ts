@@ -1,9 +1,10 @@
 // Publishing to SNS: PublishBatch requests within SNS's limits, failed entries retried, the backlog gate applied.
 import { PublishBatchCommand, type PublishBatchRequestEntry } from "@aws-sdk/client-sns";
-import { isRetryableAwsName } from "../../aws/index.ts";
+import { isOverloadError, isRetryableAwsName } from "../../aws/index.ts";
 import { forEachLimit } from "../../util/limit.ts";
 import { pause as sleep } from "../../util/pause.ts";
 import { backoffMs } from "../../util/retry.ts";
+import { CallWindow } from "../../util/window.ts";
 import { messageBytes, TransportError, type OutgoingMessage, type PublishResult, type TopicName } from "../types.ts";
 import type { Backlog } from "./backlog.ts";
 import { BACKOFF, type Clients } from "./clients.ts";
@@ -13,6 +14,7 @@ import { wrap } from "./errors.ts";
 const SNS_BATCH_ENTRIES = 10;
 /** PublishBatch caps the whole request payload (all entries together) at 256 KiB, and so one message. */
 export const SNS_BATCH_BYTES = 256 * 1024;
+/** PublishBatch calls one transport keeps open at most; fewer while the broker times out or throttles. */
 const PUBLISH_CONCURRENCY = 16;
 /**
  * With --sqs-max-backlog: how long one publish call waits before handing the rest back to the relay as deferred (not
@@ -42,6 +44,9 @@ function publishBatches(messages: OutgoingMessage[]): OutgoingMessage[][] {
 }
 
 export class Publisher {
+  /** Shared by every publish() of the transport (the relay and the roles' own dead letters and alerts). */
+  private readonly window = new CallWindow(PUBLISH_CONCURRENCY);
+
   constructor(
     private readonly c: Clients,
     private readonly backlog: Backlog,
@@ -56,9 +61,12 @@ export class Publisher {
       Message: message.body,
       MessageAttributes: snsAttributes(message.attributes),
     }));
+    await this.window.acquire(signal);
+    let overloaded = false;
     try {
       const command = new PublishBatchCommand({ TopicArn: arn, PublishBatchRequestEntries: entries });
-      const answer = await this.c.sns.send(command, { abortSignal: signal });
+      const answer = await this.c.snsPublish.send(command, { abortSignal: signal });
+      overloaded = (answer.Failed ?? []).some((entry) => isOverloadError({ name: entry.Code }));
       const retry: Failure[] = [];
       const fatal: Failure[] = [];
       const answered = new Set<string>((answer.Successful ?? []).map((entry) => entry.Id ?? ""));
@@ -79,9 +87,13 @@ export class Publisher {
       });
       return { retry, fatal };
     } catch (cause) {
+      overloaded = isOverloadError(cause);
       const error = wrap(cause, `SNS PublishBatch to ${arn}`, batch.map((m) => m.id));
       const failures = batch.map((m) => ({ id: m.id, error }));
       return error.retryable ? { retry: failures, fatal: [] } : { retry: [], fatal: failures };
+    } finally {
+      this.window.release(overloaded);
+      if (overloaded) this.c.log.debug({ window: this.window.limit }, "sns publish: broker overloaded; fewer calls");
     }
   }
 
