@@ -99,7 +99,10 @@ describe.skipIf(!cassandraUp || !motoUp)("SNS+SQS + Cassandra: produce while the
       const c = (await status()).counters;
       return c.order.processed === ORDERS && c.analytics.processed === ORDERS && c.payment.matched + c.dlq.reconciled === ORDERS && c.dlq.pending === UNMATCHED;
     }, { timeoutMs: 180_000, intervalMs: 500 }).catch(async (e) => {
-      throw new Error(`${e}\n/status ${JSON.stringify(await status().catch(() => null))}\nconsumer output: ${consumer.output().slice(-4000)}`);
+      // Which dead letters are pending, with their reason and attempts: says whether extras are broker redrives.
+      const pending = await allDeadLetters(app, "pending").then((d) => d.map((x) => `${x.id} ${x.reason} ${x.attempts}`), String);
+      const state = JSON.stringify(await status().catch(() => null));
+      throw new Error(`${e}\n/status ${state}\npending: ${JSON.stringify(pending)}\nconsumer output: ${consumer.output().slice(-4000)}`);
     });
     const settled = (Date.now() - started) / 1000;
     console.log(`sns-kills e2e: produce returned after ${produced.toFixed(1)} s, settled after ${settled.toFixed(1)} s`);
