@@ -95,7 +95,7 @@ export async function reconcileOnce(ctx: RoleContext, limit = 500, lease?: Lease
   const due = await ctx.store.dueDeadLetters("unmatched_order", now.toISOString(), limit);
   if (due.length === 0) return 0;
   // The read may have outlasted the lease (a slow store): another process may hold it and read the same records now.
-  if (lease && !lease.hold(RECONCILE_LEASE_MS)) return 0;
+  if (lease && !(await whenWritable(() => lease.hold(RECONCILE_LEASE_MS)))) return 0;
   const parsed = due.map((r) => ({ record: r, parsed: parseMessage(r.original, Number.MAX_SAFE_INTEGER) }));
   const payments = parsed.filter((p): p is { record: DeadLetterRecord; parsed: Extract<Parsed, { ok: true; type: "payment" }> } => p.parsed.ok && p.parsed.type === "payment");
   const unusable = parsed.filter((p) => !(p.parsed.ok && p.parsed.type === "payment"));
@@ -149,7 +149,7 @@ export function startDlqRole(ctx: RoleContext): RunningRole {
     while (!abort.signal.aborted) {
       let reconciled = 0;
       try {
-        if (!lease.hold(RECONCILE_LEASE_MS)) {
+        if (!(await whenWritable(() => lease.hold(RECONCILE_LEASE_MS), abort.signal))) {
           if (holder) ctx.log.warn({ role: "dlq" }, "reconciler lease lost to another process on this data dir");
           holder = false;
           failures = 0;
@@ -173,7 +173,7 @@ export function startDlqRole(ctx: RoleContext): RunningRole {
       abort.abort();
       await Promise.all([consumer.stop(), loop]);
       try {
-        lease.release();
+        await whenWritable(() => lease.release());
       } catch (error) {
         ctx.log.warn({ role: "dlq", err: (error as Error).message }, "reconciler lease not released; it lapses by itself");
       }
