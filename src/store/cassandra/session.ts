@@ -4,6 +4,7 @@ import { replicaBatches, replicaOf, toBatches, type Routed, type Statement } fro
 import { retried } from "./errors.ts";
 import { StoreError } from "../types.ts";
 import type { Long, Row } from "./rows.ts";
+import { Limiter } from "../../util/limit.ts";
 
 type ResultSet = cassandra.types.ResultSet;
 
@@ -11,38 +12,7 @@ type ResultSet = cassandra.types.ResultSet;
 const SCAN_PAGE = 5000;
 const WRITE = { prepare: true, isIdempotent: true, executionProfile: "write" };
 
-/** A counting semaphore: at most `max` requests in flight across the whole store, first come first served. */
-export class Limiter {
-  private active = 0;
-  /** FIFO of waiters; `head` advances instead of shift(), which is O(n) with thousands queued. */
-  private waiting: (() => void)[] = [];
-  private head = 0;
-  constructor(private readonly max: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active < this.max) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // the releasing request hands over its slot
-    try {
-      return await fn();
-    } finally {
-      this.release();
-    }
-  }
-
-  private release(): void {
-    const next = this.waiting[this.head];
-    if (!next) {
-      this.active--;
-      return;
-    }
-    this.head++;
-    // drop the served prefix once it is most of the array, so a queue that never drains stays bounded
-    if (this.head >= 1024 && this.head * 2 >= this.waiting.length) {
-      [this.waiting, this.head] = [this.waiting.slice(this.head), 0];
-    }
-    next();
-  }
-}
+export { Limiter };
 
 export class Session {
   constructor(

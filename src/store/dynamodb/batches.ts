@@ -10,6 +10,7 @@ import { chunk } from "../../util/limit.ts";
 import { StoreError } from "../types.ts";
 import { backoffMs, isRetryable, toStoreError } from "./errors.ts";
 import type { Item } from "./items.ts";
+import { Limiter } from "../../util/limit.ts";
 
 /** DynamoDB's limits per request: 25 writes in a BatchWriteItem, 100 keys in a BatchGetItem. */
 export const WRITES_PER_BATCH = 25;
@@ -38,35 +39,7 @@ export function countRequests(client: DynamoDBClient): void {
   );
 }
 
-/** A counting semaphore: at most `max` requests in flight across the whole store, first come first served. */
-export class Limiter {
-  private active = 0;
-  /** FIFO of waiters; `head` advances instead of shift(), which is O(n) with thousands queued. */
-  private waiting: (() => void)[] = [];
-  private head = 0;
-  constructor(private readonly max: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active < this.max) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve)); // the releasing request hands over its slot
-    try {
-      return await fn();
-    } finally {
-      this.release();
-    }
-  }
-
-  private release(): void {
-    const next = this.waiting[this.head];
-    if (!next) {
-      this.active--;
-      return;
-    }
-    this.head++;
-    if (this.head >= 1024 && this.head * 2 >= this.waiting.length) [this.waiting, this.head] = [this.waiting.slice(this.head), 0];
-    next();
-  }
-}
+export { Limiter };
 
 /** Sends commands through the limiter, each retried on its own within the request-timeout budget. */
 export class Requests {
