@@ -5,12 +5,19 @@ import { retried } from "./errors.ts";
 import { StoreError } from "../types.ts";
 import type { Long, Row } from "./rows.ts";
 import { Limiter } from "../../util/limit.ts";
+import { checkReplicasUp, type ReplicaNeeds } from "./replicas.ts";
 
 type ResultSet = cassandra.types.ResultSet;
 
 /** Rows per page when a scan reads a whole partition. */
 const SCAN_PAGE = 5000;
 const WRITE = { prepare: true, isIdempotent: true, executionProfile: "write" };
+/**
+ * Each read of the readiness check gets this long: a node that stopped answering (a JVM pause, a dead peer not yet
+ * convicted) times out the attempt and the driver tries the next host, inside /readyz's 3 s.
+ */
+const PING_ATTEMPT_MS = 1000;
+const PING = { prepare: true, isIdempotent: true, executionProfile: "read", readTimeout: PING_ATTEMPT_MS };
 
 export { Limiter };
 
@@ -21,6 +28,8 @@ export class Session {
     private readonly limiter: Limiter,
     /** Budget of one call's retries (the request timeout). */
     readonly timeoutMs: number,
+    /** The consistency levels the pipeline uses, so the readiness check knows how many replicas must be up. */
+    private readonly needs: ReplicaNeeds,
   ) {}
 
   /** Runs one request through the limiter, with retries inside the request-timeout budget. */
@@ -87,13 +96,13 @@ export class Session {
    * --cassandra-concurrency=8) it would make /readyz report a busy store as unreachable.
    */
   async ping(query: string): Promise<void> {
-    const options = { prepare: true, isIdempotent: true, executionProfile: "read" };
-    await retried("ping", this.timeoutMs, () => this.client.execute(query, [], options));
-    // A node answering is not enough on a cluster: a read of one key at the read consistency needs as many replicas
-    // as the pipeline's reads and writes do (two of three at LOCAL_QUORUM), so /readyz names a cluster that lost them.
+    await retried("ping", PING_ATTEMPT_MS, () => this.client.execute(query, [], PING));
+    // A node answering is not enough on a cluster: the driver must see as many replicas up as the consistency levels
+    // need (two of three at LOCAL_QUORUM), and a read of one key at the read consistency must get them to answer.
+    checkReplicasUp(this.client, this.keyspace, this.needs);
     const quorum = `SELECT order_id FROM ${this.keyspace}.orders_payments_facts WHERE order_id = -1`;
     try {
-      await retried("ping at the read consistency", 1500, () => this.client.execute(quorum, [], options));
+      await retried("ping at the read consistency", PING_ATTEMPT_MS, () => this.client.execute(quorum, [], PING));
     } catch (error) {
       // Any other error (a keyspace not migrated yet) says nothing of the replicas; the first read did answer.
       if (error instanceof StoreError && error.retryable) throw error;

@@ -37,7 +37,7 @@ export async function createCassandraStore(
     );
   }
   const client = await connect(config, opts.logger);
-  const session = new Session(client, keyspace, new Limiter(config.concurrency), config.requestTimeoutMs);
+  const session = new Session(client, keyspace, new Limiter(config.concurrency), config.requestTimeoutMs, config);
   return new CassandraStore(session, config.replication);
 }
 
