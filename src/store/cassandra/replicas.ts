@@ -9,30 +9,27 @@ export interface ReplicaNeeds {
   localDc: string;
 }
 
-/**
- * Replicas of one partition that must answer at `consistency` when the local DC holds `local` of the `total`
- * replicas. EACH_QUORUM is counted as the local DC's quorum (the only DC this check sees by name).
- */
+/** Per level: whether only the local DC's replicas count, and how many of those `n` must answer. */
+const LEVELS: Record<string, { local: boolean; need(n: number): number }> = {
+  ANY: { local: false, need: () => 1 },
+  ONE: { local: false, need: () => 1 },
+  TWO: { local: false, need: () => 2 },
+  THREE: { local: false, need: () => 3 },
+  QUORUM: { local: false, need: (n) => Math.floor(n / 2) + 1 },
+  ALL: { local: false, need: (n) => n },
+  LOCAL_ONE: { local: true, need: () => 1 },
+  LOCAL_QUORUM: { local: true, need: (n) => Math.floor(n / 2) + 1 },
+  // Counted as the local DC's quorum: the only DC this check sees by name.
+  EACH_QUORUM: { local: true, need: (n) => Math.floor(n / 2) + 1 },
+};
+
+/** A configured level by name (names are checked when the client is built; an unknown one counts as ONE). */
+const levelOf = (consistency: string) => LEVELS[consistency.toUpperCase()] ?? LEVELS.ONE!;
+
+/** Replicas of one partition that must answer at `consistency` when the local DC holds `local` of the `total`. */
 export function replicasNeeded(consistency: string, local: number, total: number): number {
-  switch (consistency.toUpperCase()) {
-    case "ANY":
-    case "ONE":
-    case "LOCAL_ONE":
-      return 1;
-    case "TWO":
-      return 2;
-    case "THREE":
-      return 3;
-    case "QUORUM":
-      return Math.floor(total / 2) + 1;
-    case "LOCAL_QUORUM":
-    case "EACH_QUORUM":
-      return Math.floor(local / 2) + 1;
-    case "ALL":
-      return total;
-    default:
-      return 1;
-  }
+  const level = levelOf(consistency);
+  return level.need(level.local ? local : total);
 }
 
 /** The routing key of the bigint partition key -1 (the row /readyz reads): its replicas stand for any partition's. */
@@ -52,11 +49,9 @@ export function checkReplicasUp(client: cassandra.Client, keyspace: string, need
   }
   if (replicas.length === 0) return;
   const local = replicas.filter((h) => h.datacenter === needs.localDc);
-  const up = replicas.filter((h) => h.isUp());
-  const localUp = local.filter((h) => h.isUp());
   for (const consistency of [needs.writeConsistency, needs.readConsistency]) {
     const need = replicasNeeded(consistency, local.length, replicas.length);
-    const counted = /^(LOCAL_|EACH_)/i.test(consistency) ? localUp.length : up.length;
+    const counted = (levelOf(consistency).local ? local : replicas).filter((h) => h.isUp()).length;
     if (counted < need) {
       const down = replicas.filter((h) => !h.isUp()).map((h) => h.address.split(":")[0]);
       throw new StoreError(
